@@ -1,0 +1,1 @@
+"""cloudooo: an XML-RPC document conversion server."""

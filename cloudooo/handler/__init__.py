@@ -1,0 +1,1 @@
+"""Handlers: one per family of tools.  See ``base.Handler`` for the contract."""

@@ -1,0 +1,48 @@
+"""The contract every handler implements.
+
+A handler is built once per application with the Settings, started with the
+server and stopped with it.  It works on raw bytes (the manager does base64)
+and on format names that are lower-case extensions without a dot (``odt``,
+``ms.docx``, ``mp4``).  It raises only ``cloudooo.errors`` exceptions for
+anything a client caused; the XML-RPC layer turns them into Faults.
+"""
+
+
+class Handler:
+    name = "base"
+
+    def __init__(self, settings):
+        self.settings = settings
+
+    def start(self):
+        """Start long-lived resources (the office pool).  Must be quick to
+        call twice."""
+
+    def stop(self):
+        """Release every resource and child process."""
+
+    def convert(self, data, source_format, destination_format, zip=False,
+                refresh=False, conversion_kw=None):
+        """Return the converted document as bytes (a zip of the output
+        folder when ``zip`` is true)."""
+        raise NotImplementedError
+
+    def get_metadata(self, data, source_format, base_document=False):
+        """Return a dict of metadata, XML-RPC-safe values, with ``MIMEType``.
+        With ``base_document``, key ``Data`` holds the bytes of the document
+        in this handler's base format (ODF for office); else ``Data`` is
+        absent or ''."""
+        raise NotImplementedError
+
+    def set_metadata(self, data, source_format, metadata):
+        """Return the document (bytes) with ``metadata`` (capitalised keys)
+        written into it."""
+        raise NotImplementedError
+
+    def allowed_conversion_formats(self, source_mimetype):
+        """Return ``[(mimetype, title), ...]`` this handler can produce."""
+        return []
+
+    def allowed_extensions(self, source_extension):
+        """Return ``[(extension, title), ...]`` this handler can produce."""
+        return []

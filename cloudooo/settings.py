@@ -1,0 +1,210 @@
+"""All configuration: one typed table, one validating class.
+
+Both PasteDeploy (the ``[app:main]`` section) and the command line go through
+``Settings.from_config``.  Every key is declared once below with its converter,
+default and meaning; unknown keys and wrong values raise ConfigurationError
+naming the key, so a typo never passes silently.
+"""
+
+import logging
+import os
+
+from cloudooo.errors import ConfigurationError
+
+logger = logging.getLogger(__name__)
+
+TRUE_WORDS = ("true", "yes", "on", "1")
+FALSE_WORDS = ("false", "no", "off", "0", "")
+
+
+def asbool(value):
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError("expected a boolean (true/false), got %r" % value)
+
+
+def aslist(value):
+    """Whitespace- or newline-separated words."""
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return str(value).split()
+
+
+def aslinelist(value):
+    """One item per non-empty line (filter UI names contain spaces)."""
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [line.strip() for line in str(value).splitlines() if line.strip()]
+
+
+def asregistry(value):
+    """``source_mimetype destination_mimetype handler`` lines, in order."""
+    rules = []
+    for line in aslinelist(value):
+        words = line.split()
+        if len(words) != 3:
+            raise ValueError("registry line %r must have 3 words: "
+                             "source_mimetype destination_mimetype handler"
+                             % line)
+        rules.append(tuple(words))
+    return rules
+
+
+def positive_int(value):
+    number = int(value)
+    if number < 1:
+        raise ValueError("must be at least 1, got %s" % number)
+    return number
+
+
+def non_negative_int(value):
+    number = int(value)
+    if number < 0:
+        raise ValueError("must be 0 or more, got %s" % number)
+    return number
+
+
+def positive_float(value):
+    number = float(value)
+    if number <= 0:
+        raise ValueError("must be more than 0, got %s" % number)
+    return number
+
+
+def non_negative_float(value):
+    number = float(value)
+    if number < 0:
+        raise ValueError("must be 0 or more, got %s" % number)
+    return number
+
+
+def port_number(value):
+    number = int(value)
+    if not 1 <= number <= 65535:
+        raise ValueError("must be a TCP port (1-65535), got %s" % number)
+    return number
+
+
+def optional_str(value):
+    value = str(value).strip()
+    return value or None
+
+
+DEFAULT_OFFICE_BINARY_PATH = "/usr/lib/libreoffice/program"
+
+# (name, converter, default, meaning).  Units are in the names or comments.
+SETTINGS_TABLE = (
+    ("debug_mode", asbool, False,
+     "log at DEBUG level"),
+    ("working_path", str, None,
+     "directory for profiles, pid files and tmp/ (created if missing)"),
+    ("office_binary_path", str, DEFAULT_OFFICE_BINARY_PATH,
+     "LibreOffice's program/ directory, holding soffice.bin"),
+    ("uno_path", optional_str, None,
+     "directory holding uno.py, added to the UNO Python's path if set"),
+    ("uno_python", optional_str, None,
+     "Python that can 'import uno'; found automatically when unset"),
+    ("application_hostname", str, "127.0.0.1",
+     "address soffice listens on for UNO (keep it on loopback)"),
+    ("openoffice_port", port_number, 4062,
+     "UNO port of the first office instance; the others follow it"),
+    ("office_pool_size", positive_int, max(1, os.cpu_count() or 1),
+     "number of soffice.bin instances converting in parallel"),
+    ("queue_timeout", positive_float, 60.0,
+     "seconds a request may wait for a free office instance"),
+    ("timeout_response", positive_float, 180.0,
+     "seconds one office conversion may take before soffice is killed"),
+    ("office_start_timeout", positive_float, 60.0,
+     "seconds soffice may take to accept UNO connections"),
+    ("limit_number_request", non_negative_int, 100,
+     "recycle an office instance after this many requests (0 = never)"),
+    ("enable_memory_monitor", asbool, False,
+     "recycle an office instance whose RSS exceeds limit_memory_used"),
+    ("limit_memory_used", positive_int, 3000,
+     "RSS limit of one soffice, in MB"),
+    ("monitor_interval", positive_float, 5.0,
+     "seconds between two checks of the office instances"),
+    ("time_before_sleep", non_negative_float, 0.0,
+     "stop office instances idle that many seconds (0 = never)"),
+    ("quarantine_seconds", non_negative_float, 600.0,
+     "how long a document that crashed soffice twice is refused"),
+    ("ooo_enable_scripting", asbool, False,
+     "allow conversion_kw['script'] (runs code inside LibreOffice)"),
+    ("ooo_disable_filter_list", aslinelist, [],
+     "LibreOffice filter names never offered, one per line"),
+    ("ooo_disable_filter_name_list", aslinelist, [],
+     "LibreOffice filter UI names never offered, one per line"),
+    ("mimetype_registry", asregistry, [],
+     "ordered 'source destination handler' lines, fnmatch patterns"),
+    ("ffmpeg_timeout", positive_float, 3600.0,
+     "seconds one ffmpeg run may take"),
+    ("tool_timeout", positive_float, 120.0,
+     "seconds one ImageMagick or poppler run may take"),
+    ("imagemagick_memory_limit", str, "256MiB",
+     "ImageMagick's memory resource limit"),
+    ("imagemagick_area_limit", str, "128MP",
+     "ImageMagick's largest image area (pixels); bigger is refused"),
+    ("max_request_size", positive_int, 512 * 1024 * 1024,
+     "largest XML-RPC request body accepted, in bytes"),
+)
+
+SETTINGS_BY_NAME = {row[0]: row for row in SETTINGS_TABLE}
+
+# Keys PasteDeploy or pserve add on their own; they are not ours to check.
+PASTE_KEYS = ("here", "__file__", "__name__")
+
+
+class Settings:
+    """Validated configuration.  Attributes are the names in SETTINGS_TABLE,
+    plus ``env`` (the ``env-NAME`` keys) and ``tmp_path``."""
+
+    def __init__(self, **values):
+        self.env = {}
+        for name, converter, default, _meaning in SETTINGS_TABLE:
+            setattr(self, name, default)
+        for name, value in values.items():
+            self._set(name, value)
+        if not self.working_path:
+            raise ConfigurationError(
+                "working_path: required (a directory for cloudooo's files)")
+        self.working_path = os.path.abspath(
+            os.path.expanduser(self.working_path))
+        self.tmp_path = os.path.join(self.working_path, "tmp")
+        last_port = self.openoffice_port + self.office_pool_size - 1
+        if last_port > 65535:
+            raise ConfigurationError(
+                "openoffice_port: %d + office_pool_size %d goes past 65535"
+                % (self.openoffice_port, self.office_pool_size))
+
+    def _set(self, name, value):
+        if name.startswith("env-"):
+            self.env[name[len("env-"):]] = str(value)
+            return
+        if name in PASTE_KEYS:
+            return
+        row = SETTINGS_BY_NAME.get(name)
+        if row is None:
+            raise ConfigurationError("unknown configuration key %r" % name)
+        try:
+            setattr(self, name, row[1](value))
+        except (TypeError, ValueError) as error:
+            raise ConfigurationError("%s: %s" % (name, error))
+
+    @classmethod
+    def from_config(cls, global_conf, local_conf):
+        """Build from PasteDeploy's two dicts.  Only the app's own section is
+        checked strictly: [DEFAULT] may hold keys meant for other sections."""
+        values = {}
+        for name, value in (global_conf or {}).items():
+            if name in SETTINGS_BY_NAME or name.startswith("env-"):
+                values[name] = value
+        values.update(local_conf or {})
+        return cls(**values)
+
+    def prepare_directories(self):
+        os.makedirs(self.tmp_path, exist_ok=True)
