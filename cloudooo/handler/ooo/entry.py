@@ -1,0 +1,170 @@
+"""One office instance: a soffice.bin, its UNO worker, and their life cycle.
+
+An entry serves one task at a time; whoever holds it (the pool's idle list,
+one request, or a maintenance thread) is its only user, so it needs no lock
+of its own.  Each way of restarting is its own method, as in JODConverter:
+a planned recycle keeps the profile, a crash wipes it, a stall kills first.
+"""
+
+import logging
+import os
+import shutil
+import time
+
+from cloudooo.handler.ooo.process import (OfficeProcess, UnoWorkerProcess,
+                                          WorkerLost, WorkerTimeout,
+                                          terminate_orphans_on_port)
+
+logger = logging.getLogger(__name__)
+
+# States.  Transitions happen only in _set_state().
+STOPPED = "stopped"      # no process; started on demand or by maintenance
+READY = "ready"          # processes up, bridge connected
+BROKEN = "broken"        # processes killed after a crash or stall
+
+
+class OfficeCrashed(Exception):
+    """soffice or its bridge died during a task; the task may be retried."""
+
+
+class OfficeStalled(Exception):
+    """A task ran past its time limit; soffice was killed."""
+
+
+class OfficeEntry:
+
+    def __init__(self, index, settings, uno_python, env):
+        self.index = index
+        self.settings = settings
+        self.port = settings.openoffice_port + index
+        self.profile_root = os.path.join(settings.working_path, "profiles")
+        self.profile_path = os.path.join(self.profile_root,
+                                         "office-%d" % index)
+        self.office = OfficeProcess(settings.office_binary_path,
+                                    settings.application_hostname, self.port,
+                                    self.profile_path, env)
+        self.worker = UnoWorkerProcess(uno_python, settings.uno_path,
+                                       settings.application_hostname,
+                                       self.port, env)
+        self.state = STOPPED
+        self.task_count = 0
+        self.last_used = time.monotonic()
+
+    def __repr__(self):
+        return "<OfficeEntry %d port %d %s pid %s>" % (
+            self.index, self.port, self.state, self.office.pid)
+
+    @property
+    def name(self):
+        return "office-%d" % self.index
+
+    def _set_state(self, state, why=""):
+        logger.debug("%s: %s -> %s %s", self.name, self.state, state, why)
+        self.state = state
+
+    # -- life cycle ---------------------------------------------------------
+
+    def clean_leftovers(self):
+        """At server start: an orphan soffice of an earlier run on our port,
+        and its stale profile (lock files, a half-written registry)."""
+        terminate_orphans_on_port(self.settings.application_hostname,
+                                  self.port, self.profile_root)
+        shutil.rmtree(self.profile_path, ignore_errors=True)
+
+    def start(self):
+        """Start soffice and the worker; raise WorkerLost on failure."""
+        self.office.start()
+        try:
+            self.worker.start(self.settings.office_start_timeout, self.office)
+        except WorkerLost:
+            self._kill_processes()
+            self._set_state(BROKEN, "start failed")
+            raise
+        self.task_count = 0
+        self.last_used = time.monotonic()
+        self._set_state(READY)
+        logger.info("%s started: soffice pid %d, port %d", self.name,
+                    self.office.pid, self.port)
+
+    def stop(self):
+        """Graceful stop: worker first (closes the bridge), then soffice."""
+        self.worker.stop(grace=1.0)
+        self.office.stop()
+        self._set_state(STOPPED)
+
+    def _kill_processes(self):
+        self.worker.kill()
+        self.office.kill()
+
+    def recycle(self, reason):
+        """Planned restart (request count, memory): keeps the profile."""
+        logger.info("%s: recycling soffice pid %s: %s", self.name,
+                    self.office.pid, reason)
+        self.stop()
+        self.start()
+
+    def recover(self, reason):
+        """Restart after a crash or stall: kill, wipe the profile, start."""
+        logger.warning("%s: restarting after %s (soffice pid was %s)",
+                       self.name, reason, self.office.pid)
+        self._kill_processes()
+        self.office.wipe_profile()
+        self.start()
+
+    def sleep(self):
+        logger.info("%s: idle for %.0f s, stopping soffice pid %s", self.name,
+                    time.monotonic() - self.last_used, self.office.pid)
+        self.stop()
+
+    # -- work ---------------------------------------------------------------
+
+    def is_healthy(self):
+        return (self.state == READY and self.office.is_running()
+                and self.worker.is_running())
+
+    def rss_bytes(self):
+        return self.office.rss_bytes()
+
+    def over_memory_limit(self):
+        if not self.settings.enable_memory_monitor or self.state != READY:
+            return False
+        return self.rss_bytes() > self.settings.limit_memory_used * 1024 ** 2
+
+    def over_request_limit(self):
+        limit = self.settings.limit_number_request
+        return bool(limit) and self.task_count >= limit
+
+    def idle_too_long(self):
+        limit = self.settings.time_before_sleep
+        return (bool(limit) and self.state == READY
+                and time.monotonic() - self.last_used > limit)
+
+    def run(self, request, timeout):
+        """Send one task to the worker; return the reply dict.
+
+        Raises OfficeStalled after ``timeout`` seconds and OfficeCrashed when
+        soffice or the bridge died; in both cases the processes are already
+        killed and the entry is BROKEN until recovered.
+        """
+        self.task_count += 1
+        self.last_used = time.monotonic()
+        try:
+            reply = self.worker.call(request, timeout)
+        except WorkerTimeout:
+            pid = self.office.pid
+            self._kill_processes()
+            self._set_state(BROKEN, "stalled")
+            raise OfficeStalled("LibreOffice did not finish within "
+                                "timeout_response = %s s (soffice pid %s "
+                                "was killed)" % (timeout, pid))
+        except WorkerLost as error:
+            self._kill_processes()
+            self._set_state(BROKEN, "worker lost")
+            raise OfficeCrashed(str(error))
+        finally:
+            self.last_used = time.monotonic()
+        if not reply.get("ok") and reply.get("kind") == "disposed":
+            self._kill_processes()
+            self._set_state(BROKEN, "disposed")
+            raise OfficeCrashed(reply.get("message", "connection lost"))
+        return reply

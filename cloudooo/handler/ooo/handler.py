@@ -1,0 +1,274 @@
+"""The LibreOffice handler: prepares inputs, asks the pool, packs outputs.
+
+Input preparation happens here, in the server, before LibreOffice sees the
+bytes: CSV is re-encoded to UTF-8 with its delimiter sniffed, a zip holding
+an HTML page is unpacked, and documents linking outside themselves are
+refused.  Each request works in its own directory under ``tmp_path``,
+removed afterwards whatever happened.
+"""
+
+import csv
+import logging
+import os
+import zipfile
+
+from cloudooo.errors import (ConversionError, InvalidRequest, UnsafeDocument,
+                             UnsupportedFormat)
+from cloudooo.formats import extension_for_mimetype, mimetype_for_extension
+from cloudooo.handler.base import Handler
+from cloudooo.handler.ooo import filters, linkcheck
+from cloudooo.handler.ooo.filters import FilterCatalogue
+from cloudooo.handler.ooo.pool import OfficePool
+from cloudooo.handler.ooo.process import find_uno_python
+from cloudooo.util import child_environment, temporary_directory
+
+logger = logging.getLogger(__name__)
+
+CSV_DELIMITERS = ",;\t|"
+CSV_SNIFF_BYTES = 64 * 1024
+HTML_EXTENSIONS = ("html", "htm", "xhtml")
+
+REPLY_ERRORS = {"load": ConversionError, "unsupported": UnsupportedFormat,
+                "error": ConversionError}
+
+
+def file_extension(format_name):
+    """``ms.docx`` names a filter choice; the file itself is ``.docx``."""
+    return format_name.rsplit(".", 1)[-1]
+
+
+class OfficeHandler(Handler):
+    name = "ooo"
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.pool = None
+        self.catalogue = None
+
+    # -- life cycle ---------------------------------------------------------
+
+    def start(self):
+        if self.pool is not None:
+            return
+        binary = os.path.join(self.settings.office_binary_path, "soffice.bin")
+        if not os.access(binary, os.X_OK):
+            raise RuntimeError(
+                "LibreOffice not found: %s is missing (set office_binary_path;"
+                " on Debian: apt-get install libreoffice-core python3-uno)"
+                % binary)
+        uno_python, tried = find_uno_python(
+            self.settings.uno_python, self.settings.office_binary_path)
+        if uno_python is None:
+            raise RuntimeError(
+                "no Python that can 'import uno' (tried: %s); install "
+                "python3-uno or set uno_python" % ", ".join(
+                    "%s: %s" % item for item in tried))
+        logger.info("LibreOffice %s; UNO Python %s; %d instance(s) from "
+                    "port %d", binary, uno_python,
+                    self.settings.office_pool_size,
+                    self.settings.openoffice_port)
+        self.pool = OfficePool(self.settings, uno_python,
+                               child_environment(self.settings.env))
+        self.pool.start()
+        reply = self.pool.run({"op": "catalogue"})
+        if not reply.get("ok"):
+            raise RuntimeError("cannot read LibreOffice's filters: %s"
+                               % reply.get("message"))
+        self.catalogue = FilterCatalogue(
+            reply["result"], self.settings.ooo_disable_filter_list,
+            self.settings.ooo_disable_filter_name_list)
+
+    def stop(self):
+        if self.pool is not None:
+            self.pool.stop()
+            self.pool = None
+
+    # -- the handler contract -----------------------------------------------
+
+    def convert(self, data, source_format, destination_format, zip=False,
+                refresh=False, conversion_kw=None):
+        conversion_kw = conversion_kw or {}
+        script = conversion_kw.get("script")
+        if script and not self.settings.ooo_enable_scripting:
+            raise UnsafeDocument("conversion scripts are disabled on this "
+                                 "server (ooo_enable_scripting = false)")
+        targets = self.catalogue.targets(destination_format)
+        if not targets:
+            raise UnsupportedFormat("LibreOffice cannot write %r"
+                                    % destination_format)
+        with temporary_directory(self.settings.tmp_path) as workdir:
+            source_path, load_options = self._prepare_input(
+                workdir, data, source_format)
+            output_dir = os.path.join(workdir, "out")
+            os.mkdir(output_dir)
+            output_path = os.path.join(
+                output_dir, "document." + file_extension(destination_format))
+            self._run({"op": "convert", "input": source_path,
+                       "output": output_path, "targets": targets,
+                       "load_options": load_options, "refresh": bool(refresh),
+                       "script": script or None}, source_path)
+            if not os.path.exists(output_path):
+                raise ConversionError("LibreOffice wrote no %s file"
+                                      % destination_format)
+            if zip:
+                return zip_directory(output_dir)
+            with open(output_path, "rb") as stream:
+                return stream.read()
+
+    def get_metadata(self, data, source_format, base_document=False):
+        with temporary_directory(self.settings.tmp_path) as workdir:
+            source_path, load_options = self._prepare_input(
+                workdir, data, source_format)
+            request = {"op": "get_metadata", "input": source_path,
+                       "load_options": load_options}
+            if base_document:
+                request["output"] = os.path.join(workdir, "base")
+                request["targets"] = self._odf_targets()
+            metadata = self._run(request, source_path)["result"]
+            filter_name = metadata.pop("FilterName", "")
+            service = metadata.pop("DocumentService", "")
+            metadata["MIMEType"] = (
+                mimetype_for_extension(source_format)
+                or self.catalogue.mimetype_of_filter(filter_name))
+            if base_document:
+                with open(request["output"], "rb") as stream:
+                    metadata["Data"] = stream.read()
+                metadata["BaseFormat"] = filters.ODF_EXTENSION_BY_SERVICE.get(
+                    service, "")
+            else:
+                metadata["Data"] = ""
+            return metadata
+
+    def set_metadata(self, data, source_format, metadata):
+        with temporary_directory(self.settings.tmp_path) as workdir:
+            source_path, load_options = self._prepare_input(
+                workdir, data, source_format)
+            output_path = os.path.join(
+                workdir, "result." + file_extension(source_format))
+            self._run({"op": "set_metadata", "input": source_path,
+                       "output": output_path, "metadata": metadata,
+                       "load_options": load_options}, source_path)
+            with open(output_path, "rb") as stream:
+                return stream.read()
+
+    def allowed_conversion_formats(self, source_mimetype):
+        extension = extension_for_mimetype(source_mimetype)
+        return self.catalogue.allowed_mimetypes(extension) if extension \
+            else []
+
+    def allowed_extensions(self, source_extension=None, document_type=None):
+        return self.catalogue.allowed_extensions(source_extension,
+                                                 document_type)
+
+    def can_read(self, extension):
+        return self.catalogue.can_read(file_extension(extension)) or \
+            extension == "zip"
+
+    def can_write(self, extension):
+        return self.catalogue.can_write(extension)
+
+    # -- internals ----------------------------------------------------------
+
+    def _odf_targets(self):
+        """Store each kind of document in its own ODF format."""
+        result = {}
+        for service, extension in filters.ODF_EXTENSION_BY_SERVICE.items():
+            target = self.catalogue.targets(extension).get(service)
+            if target:
+                result[service] = target
+        return result
+
+    def _run(self, request, source_path):
+        reply = self.pool.run(request, self.pool.quarantine.digest(
+            source_path))
+        if not reply.get("ok"):
+            error_class = REPLY_ERRORS.get(reply.get("kind"), ConversionError)
+            raise error_class(reply.get("message") or "conversion failed")
+        return reply
+
+    def _prepare_input(self, workdir, data, source_format):
+        """Write the input where LibreOffice will read it; return its path
+        and the load options it needs."""
+        extension = file_extension(source_format)
+        input_dir = os.path.join(workdir, "in")
+        os.mkdir(input_dir)
+        load_options = dict(filters.LOAD_OPTIONS_BY_SOURCE_EXTENSION.get(
+            extension, {}))
+        if extension == "zip":
+            path = unpack_html_zip(data, input_dir)
+            extension = "html"
+            load_options = dict(filters.LOAD_OPTIONS_BY_SOURCE_EXTENSION[
+                "html"])
+        elif extension in ("csv", "tsv"):
+            data, delimiter = normalize_csv(data)
+            path = os.path.join(input_dir, "document." + extension)
+            with open(path, "wb") as stream:
+                stream.write(data)
+            load_options = {"FilterName": "Text - txt - csv (StarCalc)",
+                            "FilterOptions": "%d,34,76,1" % ord(delimiter)}
+        else:
+            path = os.path.join(input_dir, "document." + extension)
+            with open(path, "wb") as stream:
+                stream.write(data)
+        linkcheck.check_document(path, extension)
+        return path, load_options
+
+
+def normalize_csv(data):
+    """CSV bytes as UTF-8 with their delimiter.
+
+    UTF-8 when the bytes decode as such, else ISO-8859-15 (Latin-9, which
+    has the euro sign).  The delimiter is sniffed among , ; TAB and |.
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("iso-8859-15")
+    try:
+        delimiter = csv.Sniffer().sniff(text[:CSV_SNIFF_BYTES],
+                                        CSV_DELIMITERS).delimiter
+    except csv.Error:
+        delimiter = ","
+    return text.encode("utf-8"), delimiter
+
+
+def unpack_html_zip(data, directory):
+    """Unpack a zip of an HTML page with its files; return the page's path.
+
+    The page is ``index.html`` when present, else the first ``.html`` file.
+    Members that would land outside ``directory`` are refused.
+    """
+    import io
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise InvalidRequest("the zip file is not a valid zip archive")
+    root = os.path.realpath(directory)
+    with archive:
+        pages = []
+        for member in archive.infolist():
+            target = os.path.realpath(os.path.join(root, member.filename))
+            if not target.startswith(root + os.sep):
+                raise UnsafeDocument("This document contains unsafe links: "
+                                     "zip member %r escapes the archive"
+                                     % member.filename)
+            if member.filename.lower().endswith((".html", ".htm")):
+                pages.append(member.filename)
+        if not pages:
+            raise UnsupportedFormat("the zip file holds no HTML page")
+        archive.extractall(root)
+    index = [page for page in pages
+             if os.path.basename(page).lower() in ("index.html", "index.htm")]
+    return os.path.join(root, (index or pages)[0])
+
+
+def zip_directory(directory):
+    """The files of ``directory`` as a zip, names relative to it."""
+    import io
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for folder, _dirs, files in os.walk(directory):
+            for name in sorted(files):
+                path = os.path.join(folder, name)
+                archive.write(path, os.path.relpath(path, directory))
+    return buffer.getvalue()

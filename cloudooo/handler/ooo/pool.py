@@ -1,0 +1,303 @@
+"""A pool of office instances: FIFO hand-out, retry after a crash, upkeep.
+
+Every entry is owned by exactly one party at a time: the idle list (under
+``self._condition``), the request that acquired it, or a maintenance thread
+restarting it.  Requests wait in arrival order; nobody is handed a dead
+instance; recycles and crash recoveries run in background threads so a
+request only waits for a start-up when no other instance is free.
+"""
+
+import hashlib
+import itertools
+import logging
+import threading
+import time
+from collections import deque
+
+from cloudooo.errors import (ConversionError, ConversionTimeout, Quarantined,
+                             ServerBusy)
+from cloudooo.handler.ooo.entry import (READY, STOPPED, OfficeCrashed,
+                                        OfficeEntry, OfficeStalled)
+from cloudooo.handler.ooo.process import WorkerLost
+
+logger = logging.getLogger(__name__)
+queue_logger = logging.getLogger(__name__ + ".queue")
+
+# Delay before another try when an instance fails to start, doubling up to
+# the maximum: a broken installation must not spin the CPU.
+START_RETRY_SECONDS = 1.0
+START_RETRY_MAX_SECONDS = 30.0
+
+
+class Quarantine:
+    """Documents that crashed or stalled LibreOffice twice in a row.
+
+    Keyed by content hash; entries expire after ``seconds``.  A success of
+    the same bytes clears its record.
+    """
+
+    FAILURES_TO_QUARANTINE = 2
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self._failures = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def digest(path):
+        sha = hashlib.sha256()
+        with open(path, "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                sha.update(block)
+        return sha.hexdigest()
+
+    def check(self, digest):
+        if not self.seconds or digest is None:
+            return
+        with self._lock:
+            count, since = self._failures.get(digest, (0, 0))
+            if count >= self.FAILURES_TO_QUARANTINE:
+                if time.monotonic() - since < self.seconds:
+                    raise Quarantined(
+                        "this document crashed or stalled LibreOffice %d "
+                        "times in a row; it is refused for %d s"
+                        % (count, self.seconds))
+                del self._failures[digest]
+
+    def record_failure(self, digest):
+        if digest is None:
+            return
+        with self._lock:
+            count, _since = self._failures.get(digest, (0, 0))
+            self._failures[digest] = (count + 1, time.monotonic())
+
+    def record_success(self, digest):
+        if digest is None:
+            return
+        with self._lock:
+            self._failures.pop(digest, None)
+
+
+class OfficePool:
+
+    def __init__(self, settings, uno_python, env):
+        self.settings = settings
+        self.entries = [OfficeEntry(index, settings, uno_python, env)
+                        for index in range(settings.office_pool_size)]
+        self.quarantine = Quarantine(settings.quarantine_seconds)
+        self._condition = threading.Condition()
+        self._idle = []
+        self._waiting = deque()
+        self._tickets = itertools.count()
+        self._busy_count = 0
+        self._closing = False
+        self._threads = []
+        self._stop_event = threading.Event()
+        self.restart_count = 0
+
+    # -- start and stop -----------------------------------------------------
+
+    def start(self):
+        """Start every instance in parallel; return once all have tried.
+
+        An instance that fails to start is retried in the background; the
+        pool is usable as soon as one instance is up.
+        """
+        starters = [threading.Thread(target=self._first_start, args=(entry,),
+                                     name="%s-start" % entry.name)
+                    for entry in self.entries]
+        for thread in starters:
+            thread.start()
+        for thread in starters:
+            thread.join()
+        self._monitor = self._spawn(self._monitor_loop, "office-monitor")
+
+    def _first_start(self, entry):
+        entry.clean_leftovers()
+        try:
+            entry.start()
+        except WorkerLost as error:
+            logger.error("%s failed to start: %s", entry.name, error)
+            self._maintain(entry, "start failed", lambda: entry.recover(
+                "failed start"))
+            return
+        self._release_to_idle(entry)
+
+    def stop(self, grace=10.0):
+        """Refuse new work, let running tasks end (up to ``grace`` s), then
+        stop every instance."""
+        with self._condition:
+            self._closing = True
+            self._condition.notify_all()
+            deadline = time.monotonic() + grace
+            while self._busy_count and time.monotonic() < deadline:
+                self._condition.wait(deadline - time.monotonic())
+        self._stop_event.set()
+        for thread in list(self._threads):
+            thread.join(grace)
+        for entry in self.entries:
+            entry.stop()
+        logger.info("office pool stopped")
+
+    def _spawn(self, target, name, *args):
+        thread = threading.Thread(target=target, args=args, name=name,
+                                  daemon=True)
+        self._threads.append(thread)
+        thread.start()
+        return thread
+
+    # -- hand-out -----------------------------------------------------------
+
+    def acquire(self, timeout=None):
+        """The next idle instance, first come first served."""
+        timeout = self.settings.queue_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        with self._condition:
+            ticket = next(self._tickets)
+            self._waiting.append(ticket)
+            queue_logger.debug("queued: %d waiting, %d idle",
+                               len(self._waiting), len(self._idle))
+            try:
+                while True:
+                    if self._closing:
+                        raise ServerBusy("the server is stopping")
+                    if self._waiting[0] == ticket and self._idle:
+                        entry = self._idle.pop(0)
+                        self._busy_count += 1
+                        break
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise ServerBusy(
+                            "server busy: no LibreOffice instance became "
+                            "free within queue_timeout = %s s" % timeout)
+                    self._condition.wait(remaining)
+            finally:
+                self._waiting.remove(ticket)
+                self._condition.notify_all()
+        try:
+            self._ensure_running(entry)
+        except BaseException:
+            self._hand_back(entry)
+            raise
+        return entry
+
+    def _ensure_running(self, entry):
+        """A sleeping instance is woken; one that died while idle restarts."""
+        if entry.state == STOPPED:
+            logger.info("%s: starting on demand", entry.name)
+            entry.start()
+        elif not entry.is_healthy():
+            self.restart_count += 1
+            entry.recover("death while idle")
+
+    def release(self, entry):
+        """Give an instance back; it is recycled first when due."""
+        if entry.state != READY:
+            self._maintain(entry, "crash recovery",
+                           lambda: entry.recover("crash or stall"))
+        elif entry.over_request_limit():
+            self._maintain(entry, "request limit", lambda: entry.recycle(
+                "served %d requests (limit_number_request)"
+                % entry.task_count))
+        elif entry.over_memory_limit():
+            self._maintain(entry, "memory limit", lambda: entry.recycle(
+                "RSS %d MB over limit_memory_used"
+                % (entry.rss_bytes() // 1024 ** 2)))
+        else:
+            self._hand_back(entry)
+            return
+        with self._condition:
+            self._busy_count -= 1
+            self._condition.notify_all()
+
+    def _hand_back(self, entry):
+        with self._condition:
+            self._busy_count -= 1
+            self._idle.append(entry)
+            self._condition.notify_all()
+
+    def _release_to_idle(self, entry):
+        with self._condition:
+            self._idle.append(entry)
+            self._condition.notify_all()
+
+    def _maintain(self, entry, why, action):
+        """Run ``action`` (a restart) in the background, then make the entry
+        idle again; retried with back-off until the pool stops."""
+        self.restart_count += 1
+
+        def work():
+            delay = START_RETRY_SECONDS
+            while not self._stop_event.is_set():
+                try:
+                    action()
+                    break
+                except WorkerLost as error:
+                    logger.error("%s: restart (%s) failed: %s; retrying in "
+                                 "%.0f s", entry.name, why, error, delay)
+                    if self._stop_event.wait(delay):
+                        return
+                    delay = min(delay * 2, START_RETRY_MAX_SECONDS)
+            else:
+                return
+            if self._stop_event.is_set():
+                return
+            self._release_to_idle(entry)
+
+        self._spawn(work, "%s-%s" % (entry.name, why.replace(" ", "-")))
+
+    # -- upkeep -------------------------------------------------------------
+
+    def _monitor_loop(self):
+        while not self._stop_event.wait(self.settings.monitor_interval):
+            self._threads = [thread for thread in self._threads
+                             if thread.is_alive()]
+            with self._condition:
+                due = []
+                for entry in list(self._idle):
+                    if entry.state == READY and not entry.is_healthy():
+                        due.append((entry, "death while idle",
+                                    lambda e=entry: e.recover(
+                                        "death while idle")))
+                    elif entry.over_memory_limit():
+                        due.append((entry, "memory limit",
+                                    lambda e=entry: e.recycle(
+                                        "RSS over limit_memory_used")))
+                    elif entry.idle_too_long():
+                        entry.sleep()
+                for entry, _why, _action in due:
+                    self._idle.remove(entry)
+            for entry, why, action in due:
+                self._maintain(entry, why, action)
+
+    # -- running tasks ------------------------------------------------------
+
+    def run(self, request, digest=None):
+        """Run a task on some instance; after a crash, once more on a healthy
+        one.  Returns the worker's reply dict."""
+        self.quarantine.check(digest)
+        errors = []
+        for attempt in (1, 2):
+            entry = self.acquire()
+            try:
+                reply = entry.run(request, self.settings.timeout_response)
+            except OfficeStalled as error:
+                self.quarantine.record_failure(digest)
+                raise ConversionTimeout(str(error))
+            except OfficeCrashed as error:
+                self.quarantine.record_failure(digest)
+                errors.append(str(error))
+                logger.warning("%s crashed during %s (attempt %d): %s",
+                               entry.name, request.get("op"), attempt, error)
+                continue
+            finally:
+                self.release(entry)
+            self.quarantine.record_success(digest)
+            return reply
+        raise ConversionError("LibreOffice crashed twice on this document: "
+                              "first: %s; then: %s" % tuple(errors))
+
+    def status(self):
+        return [{"name": entry.name, "state": entry.state,
+                 "pid": entry.office.pid, "port": entry.port,
+                 "tasks": entry.task_count} for entry in self.entries]

@@ -1,0 +1,313 @@
+"""Child processes of one office instance: soffice.bin and its UNO worker.
+
+``ChildProcess`` owns the start/stop mechanics every child shares (its own
+session so a kill reaches its helpers, TERM then KILL after a grace period,
+reaping so no zombie stays).  ``OfficeProcess`` adds soffice's argv, profile
+and the first-start exit-81 dance; ``UnoWorkerProcess`` adds the JSON-lines
+channel with a deadline on every call.
+"""
+
+import json
+import logging
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+
+from cloudooo.util import wait_until
+
+logger = logging.getLogger(__name__)
+
+# soffice.bin exits with this code once after creating a new profile and
+# expects to be started again (the /usr/bin/soffice wrapper does that).
+EXIT_CODE_PROFILE_CREATED = 81
+
+STOP_GRACE_SECONDS = 3.0
+
+
+class WorkerLost(Exception):
+    """The UNO worker died, timed out or broke the protocol."""
+
+
+class WorkerTimeout(WorkerLost):
+    """The worker did not answer within the call's deadline."""
+
+
+class ChildProcess:
+    """One child started in its own session, stopped by PID, always reaped."""
+
+    name = "child"
+
+    def __init__(self, env):
+        self.env = env
+        self.popen = None
+
+    @property
+    def pid(self):
+        return self.popen.pid if self.popen else None
+
+    def is_running(self):
+        return self.popen is not None and self.popen.poll() is None
+
+    def _spawn(self, argv, env=None, **options):
+        self.popen = subprocess.Popen(argv, env=env or self.env,
+                                      start_new_session=True, **options)
+        logger.debug("started %s pid %d: %s", self.name, self.popen.pid,
+                     " ".join(argv))
+
+    def stop(self, grace=STOP_GRACE_SECONDS):
+        """TERM, wait ``grace`` seconds, then KILL; reap in every case."""
+        if self.popen is None:
+            return
+        popen, self.popen = self.popen, None
+        if popen.poll() is None:
+            self._signal_group(popen, signal.SIGTERM)
+            try:
+                popen.wait(grace)
+            except subprocess.TimeoutExpired:
+                self._signal_group(popen, signal.SIGKILL)
+                popen.wait()
+        else:
+            # The leader may be gone while helpers it started live on.
+            self._signal_group(popen, signal.SIGKILL)
+        self._close_pipes(popen)
+
+    def kill(self):
+        """Immediate SIGKILL, for a stalled or crashed child."""
+        if self.popen is None:
+            return
+        popen, self.popen = self.popen, None
+        self._signal_group(popen, signal.SIGKILL)
+        popen.wait()
+        self._close_pipes(popen)
+
+    @staticmethod
+    def _signal_group(popen, signum):
+        try:
+            os.killpg(popen.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            # A SIGSTOPped process only acts on TERM once continued.
+            if signum == signal.SIGTERM:
+                os.killpg(popen.pid, signal.SIGCONT)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    @staticmethod
+    def _close_pipes(popen):
+        for stream in (popen.stdin, popen.stdout, popen.stderr):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+
+
+class OfficeProcess(ChildProcess):
+    """A headless soffice.bin listening for UNO on host:port."""
+
+    name = "soffice.bin"
+
+    def __init__(self, office_binary_path, host, port, profile_path, env):
+        super().__init__(env)
+        self.binary = os.path.join(office_binary_path, "soffice.bin")
+        self.host = host
+        self.port = port
+        self.profile_path = profile_path
+
+    def argv(self):
+        return [self.binary, "--headless", "--invisible", "--nocrashreport",
+                "--nodefault", "--nologo", "--nofirststartwizard",
+                "--norestore", "--nolockcheck",
+                "-env:UserInstallation=file://" + self.profile_path,
+                "--accept=socket,host=%s,port=%d,tcpNoDelay=1;urp;"
+                "StarOffice.ComponentContext" % (self.host, self.port)]
+
+    def start(self):
+        os.makedirs(self.profile_path, exist_ok=True)
+        self._spawn(self.argv(), stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def restart_if_profile_created(self):
+        """Start again when the first start only created the profile.
+
+        Returns False when soffice is gone for another reason.
+        """
+        if self.popen is None:
+            return False
+        code = self.popen.poll()
+        if code is None:
+            return True
+        if code == EXIT_CODE_PROFILE_CREATED:
+            logger.debug("soffice created its profile %s; starting again",
+                         self.profile_path)
+            self.start()
+            return True
+        return False
+
+    def exit_code(self):
+        return self.popen.poll() if self.popen else None
+
+    def rss_bytes(self):
+        """Resident memory of soffice.bin, 0 when it is not running."""
+        try:
+            return psutil.Process(self.pid).memory_info().rss
+        except (psutil.Error, TypeError):
+            return 0
+
+    def wipe_profile(self):
+        shutil.rmtree(self.profile_path, ignore_errors=True)
+
+
+class UnoWorkerProcess(ChildProcess):
+    """The ``unoworker.py`` child, spoken to over JSON lines with deadlines."""
+
+    name = "uno worker"
+
+    def __init__(self, python, uno_path, host, port, env):
+        super().__init__(env)
+        self.python = python
+        self.uno_path = uno_path
+        self.host = host
+        self.port = port
+        self._buffer = b""
+
+    def start(self, connect_timeout, office):
+        """Start the worker and wait until it holds a bridge to ``office``.
+
+        While waiting, restarts soffice once if its first start only created
+        a profile, and gives up early if soffice died.
+        """
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                              "unoworker.py")
+        env = dict(self.env)
+        if self.uno_path:
+            env["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [self.uno_path, env.get("PYTHONPATH")]))
+        self._buffer = b""
+        self._spawn([self.python, "-u", script, "--host", self.host,
+                     "--port", str(self.port),
+                     "--connect-timeout", str(connect_timeout)], env=env,
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                    stderr=None)
+        deadline = time.monotonic() + connect_timeout + 5
+        while True:
+            if not office.restart_if_profile_created():
+                raise WorkerLost("soffice exited with code %s while starting"
+                                 % office.exit_code())
+            try:
+                message = self._read_message(min(0.2, max(
+                    0.0, deadline - time.monotonic())))
+            except WorkerTimeout:
+                if time.monotonic() >= deadline:
+                    raise WorkerTimeout("soffice did not accept a UNO "
+                                        "connection within %s s"
+                                        % connect_timeout)
+                continue
+            if not message.get("ready"):
+                raise WorkerLost(message.get("message", "worker not ready"))
+            return
+
+    def call(self, request, timeout):
+        """Send one request; return the reply dict or raise WorkerLost."""
+        if not self.is_running():
+            raise WorkerLost("uno worker is not running")
+        try:
+            self.popen.stdin.write(json.dumps(request).encode() + b"\n")
+            self.popen.stdin.flush()
+        except (BrokenPipeError, OSError) as error:
+            raise WorkerLost("uno worker pipe closed: %s" % error)
+        return self._read_message(timeout)
+
+    def _read_message(self, timeout):
+        deadline = time.monotonic() + timeout
+        stdout = self.popen.stdout
+        with selectors.DefaultSelector() as selector:
+            selector.register(stdout, selectors.EVENT_READ)
+            while b"\n" not in self._buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not selector.select(remaining):
+                    raise WorkerTimeout("no answer within %.1f s" % timeout)
+                chunk = os.read(stdout.fileno(), 65536)
+                if not chunk:
+                    raise WorkerLost("uno worker exited (code %s)"
+                                     % self.popen.poll())
+                self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        try:
+            return json.loads(line)
+        except ValueError:
+            raise WorkerLost("uno worker sent garbage: %r" % line[:200])
+
+
+def find_uno_python(configured, office_binary_path):
+    """The first Python that can ``import uno``, with what was tried.
+
+    Order: the configured one, LibreOffice's bundled ``program/python``,
+    Debian's /usr/bin/python3, then the server's own interpreter.
+    Returns (path or None, [(candidate, reason), ...]).
+    """
+    candidates = [configured] if configured else [
+        os.path.join(office_binary_path, "python"), "/usr/bin/python3",
+        sys.executable]
+    tried = []
+    for candidate in candidates:
+        if not candidate or not os.path.exists(candidate):
+            tried.append((candidate, "not found"))
+            continue
+        try:
+            subprocess.run([candidate, "-c", "import uno"], check=True,
+                           stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=30)
+            return candidate, tried
+        except (subprocess.SubprocessError, OSError):
+            tried.append((candidate, "cannot import uno"))
+    return None, tried
+
+
+def port_is_free(host, port):
+    import socket
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def terminate_orphans_on_port(host, port, profile_root):
+    """Stop a soffice from an earlier run still listening on our port.
+
+    Only a soffice.bin whose profile lies under our own working path is
+    touched: the port alone could belong to somebody else's office.
+    """
+    stopped = []
+    for process in psutil.process_iter(["pid", "name", "cmdline"]):
+        cmdline = process.info.get("cmdline") or []
+        if not cmdline or not os.path.basename(cmdline[0]).startswith(
+                "soffice"):
+            continue
+        joined = " ".join(cmdline)
+        if ("port=%d" % port) not in joined or profile_root not in joined:
+            continue
+        logger.warning("terminating orphan soffice pid %d on port %d",
+                       process.pid, port)
+        try:
+            process.terminate()
+            process.wait(STOP_GRACE_SECONDS)
+        except psutil.TimeoutExpired:
+            process.kill()
+        except psutil.Error:
+            pass
+        stopped.append(process.pid)
+    if stopped:
+        wait_until(lambda: port_is_free(host, port), 10,
+                   what="port %d free" % port)
+    return stopped

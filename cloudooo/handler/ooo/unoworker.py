@@ -1,0 +1,394 @@
+"""The UNO side of one office instance: a child process that holds the bridge.
+
+Run with a Python that can ``import uno`` (Debian's /usr/bin/python3, or
+LibreOffice's own ``program/python``), never imported by the server: it uses
+only the standard library and ``uno``, so the server's virtualenv does not
+need pyuno.  Keeping the bridge in a child process lets the server throw the
+whole bridge away after a crash; a UNO bridge cannot always be re-established
+inside the process that lost it.
+
+Protocol: one JSON object per line.  The worker connects to soffice (retrying
+until ``--connect-timeout``), writes ``{"ready": true}``, then answers each
+request line on stdin with one reply line:
+``{"ok": true, "result": ...}`` or
+``{"ok": false, "kind": KIND, "message": TEXT}`` where KIND is ``load``
+(LibreOffice could not open the document: the client's fault),
+``unsupported`` (no target fits the kind of document loaded), ``disposed``
+(soffice died or the bridge broke: the worker exits after replying) or
+``error`` (anything else).  Replies go to the original stdout; everything
+else that might print (LibreOffice, scripts) goes to stderr.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+
+# The reply channel is a private copy of stdout; fd 1 then points at stderr
+# so that stray prints cannot corrupt the protocol.
+REPLY_STREAM = os.fdopen(os.dup(1), "w", encoding="utf-8")
+os.dup2(2, 1)
+sys.stdout = sys.stderr
+
+import uno  # noqa: E402  (after the fd juggling, on purpose)
+from com.sun.star.beans import PropertyValue  # noqa: E402
+from com.sun.star.connection import NoConnectException  # noqa: E402
+from com.sun.star.lang import DisposedException  # noqa: E402
+from com.sun.star.uno import RuntimeException  # noqa: E402
+from com.sun.star.io import IOException  # noqa: E402
+from com.sun.star.lang import IllegalArgumentException  # noqa: E402
+
+# com.sun.star.document.MacroExecMode.NEVER_EXECUTE / UpdateDocMode.NO_UPDATE
+NEVER_EXECUTE = 0
+NO_UPDATE = 0
+
+DISPATCH_REFRESH_COMMANDS = ("UpdateFields", "UpdateAll", "UpdateInputFields",
+                             "UpdateAllLinks", "UpdateCharts",
+                             "UpdateAllIndexes")
+
+STANDARD_PROPERTIES = (
+    # (UNO DocumentProperties name, metadata key)
+    ("Title", "Title"),
+    ("Subject", "Subject"),
+    ("Description", "Description"),
+    ("Author", "Creator"),
+    ("ModifiedBy", "ModifiedBy"),
+    ("Generator", "Generator"),
+    ("TemplateName", "Template"),
+)
+DATE_PROPERTIES = (("CreationDate", "CreationDate"),
+                   ("ModificationDate", "ModificationDate"),
+                   ("PrintDate", "PrintDate"))
+
+
+class LoadError(Exception):
+    """LibreOffice refused the document (corrupt, wrong type, locked)."""
+
+
+class UnsupportedExport(Exception):
+    """No filter the server offered fits the kind of document loaded."""
+
+
+# Most specific first: a master document also claims to be a text document.
+DOCUMENT_SERVICES = ("com.sun.star.text.GlobalDocument",
+                     "com.sun.star.text.WebDocument",
+                     "com.sun.star.text.TextDocument",
+                     "com.sun.star.sheet.SpreadsheetDocument",
+                     "com.sun.star.presentation.PresentationDocument",
+                     "com.sun.star.drawing.DrawingDocument")
+
+
+def reply(message):
+    REPLY_STREAM.write(json.dumps(message) + "\n")
+    REPLY_STREAM.flush()
+
+
+def to_python(value):
+    """UNO values (sequences, structs) as JSON-friendly Python values."""
+    if isinstance(value, (tuple, list)):
+        return [to_python(item) for item in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, uno.ByteSequence):
+        return None
+    return str(value)
+
+
+def properties(mapping):
+    """A dict as a tuple of PropertyValue; nested dicts become sequences."""
+    result = []
+    for name, value in mapping.items():
+        if isinstance(value, dict):
+            value = uno.Any("[]com.sun.star.beans.PropertyValue",
+                            properties(value))
+        result.append(PropertyValue(name, 0, value, 0))
+    return tuple(result)
+
+
+def file_url(path):
+    return uno.systemPathToFileUrl(os.path.abspath(path))
+
+
+class Office:
+    """The bridge to one soffice and the operations the server asks for."""
+
+    def __init__(self, host, port, connect_timeout):
+        local_context = uno.getComponentContext()
+        resolver = local_context.ServiceManager.createInstanceWithContext(
+            "com.sun.star.bridge.UnoUrlResolver", local_context)
+        url = ("uno:socket,host=%s,port=%d,tcpNoDelay=1;urp;"
+               "StarOffice.ComponentContext" % (host, port))
+        deadline = time.monotonic() + connect_timeout
+        while True:
+            try:
+                self.context = resolver.resolve(url)
+                break
+            except NoConnectException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.service_manager = self.context.ServiceManager
+        self.desktop = self._create("com.sun.star.frame.Desktop")
+
+    def _create(self, name):
+        return self.service_manager.createInstanceWithContext(
+            name, self.context)
+
+    # -- operations: each takes the request dict, returns a JSON value ----
+
+    def ping(self, request):
+        return bool(self.desktop.getComponents() is not None)
+
+    def catalogue(self, request):
+        """LibreOffice's filters and types, read once at server start."""
+        filters = {}
+        factory = self._create("com.sun.star.document.FilterFactory")
+        for name in factory.getElementNames():
+            filters[name] = {prop.Name: to_python(prop.Value)
+                             for prop in factory.getByName(name)
+                             if prop.Name in ("UIName", "Type", "Flags",
+                                              "DocumentService")}
+        types = {}
+        detection = self._create("com.sun.star.document.TypeDetection")
+        for name in detection.getElementNames():
+            types[name] = {prop.Name: to_python(prop.Value)
+                           for prop in detection.getByName(name)
+                           if prop.Name in ("UIName", "Extensions",
+                                            "MediaType", "Preferred")}
+        return {"filters": filters, "types": types}
+
+    def convert(self, request):
+        document = self._load(request)
+        try:
+            if request.get("refresh"):
+                self._refresh(document)
+            if request.get("script"):
+                self._run_script(document, request["script"])
+            self._store(document, request)
+        finally:
+            self._close(document)
+        return True
+
+    def get_metadata(self, request):
+        document = self._load(request)
+        try:
+            metadata = self._read_properties(document)
+            metadata["FilterName"] = self._load_filter(document)
+            metadata["DocumentService"] = self._service(document)
+            if request.get("output"):
+                self._store(document, request)
+        finally:
+            self._close(document)
+        return metadata
+
+    def set_metadata(self, request):
+        document = self._load(request)
+        try:
+            self._write_properties(document, request["metadata"])
+            # Written back in the format it came in.
+            request = dict(request, targets={self._service(document): {
+                "filter": self._load_filter(document)}})
+            self._store(document, request)
+        finally:
+            self._close(document)
+        return True
+
+    # -- helpers ------------------------------------------------------------
+
+    def _load(self, request):
+        load_options = {"Hidden": True,
+                        "MacroExecutionMode": NEVER_EXECUTE,
+                        "UpdateDocMode": NO_UPDATE,
+                        "ReadOnly": False}
+        load_options.update(request.get("load_options") or {})
+        try:
+            document = self.desktop.loadComponentFromURL(
+                file_url(request["input"]), "_blank", 0,
+                properties(load_options))
+        except (IllegalArgumentException, IOException) as error:
+            raise LoadError("LibreOffice cannot open this document: %s"
+                            % (error.Message or type(error).__name__))
+        if document is None:
+            # Truncated or undecodable files come back as None, no exception.
+            raise LoadError("LibreOffice cannot open this document "
+                            "(corrupt, or not of the type its format says)")
+        return document
+
+    @staticmethod
+    def _load_filter(document):
+        for prop in document.getArgs():
+            if prop.Name == "FilterName":
+                return prop.Value
+        return ""
+
+    @staticmethod
+    def _service(document):
+        for service in DOCUMENT_SERVICES:
+            if document.supportsService(service):
+                return service
+        return ""
+
+    def _store(self, document, request):
+        """Store with the target matching the document's kind.
+
+        ``targets`` maps a document service to {"filter", "store_options"}:
+        the server cannot know the kind before LibreOffice has loaded it.
+        """
+        service = self._service(document)
+        target = request["targets"].get(service)
+        if target is None:
+            raise UnsupportedExport(
+                "a %s cannot be saved in this format"
+                % (service.rsplit(".", 1)[-1] or "document of this kind"))
+        store_options = {"FilterName": target["filter"], "Overwrite": True}
+        store_options.update(target.get("store_options") or {})
+        document.storeToURL(file_url(request["output"]),
+                            properties(store_options))
+        return service
+
+    @staticmethod
+    def _close(document):
+        try:
+            document.close(True)
+        except DisposedException:
+            raise
+        except Exception:
+            # A document that refuses to close must not fail the request;
+            # dispose() releases it anyway.
+            try:
+                document.dispose()
+            except DisposedException:
+                raise
+            except Exception:
+                pass
+
+    def _refresh(self, document):
+        if hasattr(document, "getTextFields"):
+            document.getTextFields().refresh()
+        if hasattr(document, "getDocumentIndexes"):
+            indexes = document.getDocumentIndexes()
+            for position in range(indexes.getCount()):
+                indexes.getByIndex(position).update()
+        dispatcher = self._create("com.sun.star.frame.DispatchHelper")
+        frame = document.getCurrentController().getFrame()
+        for command in DISPATCH_REFRESH_COMMANDS:
+            dispatcher.executeDispatch(frame, ".uno:" + command, "", 0, ())
+
+    def _run_script(self, document, script):
+        # Only reached when the operator enabled ooo_enable_scripting: the
+        # server refuses scripts otherwise, before anything gets here.
+        namespace = {"document": document, "uno": uno,
+                     "context": self.context}
+        exec(compile(script, "<conversion script>", "exec"), namespace)
+
+    @staticmethod
+    def _read_properties(document):
+        props = document.getDocumentProperties()
+        metadata = {}
+        for uno_name, key in STANDARD_PROPERTIES:
+            value = getattr(props, uno_name, "")
+            if value:
+                metadata[key] = value
+        keywords = [word for word in props.Keywords if word]
+        if keywords:
+            metadata["Keywords"] = keywords
+        for uno_name, key in DATE_PROPERTIES:
+            date = getattr(props, uno_name)
+            if date.Year > 0:
+                metadata[key] = "%02d/%02d/%04d %02d:%02d:%02d" % (
+                    date.Day, date.Month, date.Year, date.Hours,
+                    date.Minutes, date.Seconds)
+        language = props.Language
+        if language.Language:
+            metadata["Language"] = "-".join(
+                part for part in (language.Language, language.Country)
+                if part)
+        user = props.getUserDefinedProperties()
+        for prop in user.getPropertyValues():
+            value = prop.Value
+            if value is None or value == "":
+                continue
+            if not isinstance(value, (str, int, float, bool)):
+                value = str(value)
+            metadata[prop.Name] = value
+        return metadata
+
+    @staticmethod
+    def _write_properties(document, metadata):
+        props = document.getDocumentProperties()
+        user = props.getUserDefinedProperties()
+        uno_name_by_key = {key: uno_name
+                           for uno_name, key in STANDARD_PROPERTIES}
+        uno_name_by_key["Author"] = "Author"
+        for key, value in metadata.items():
+            if key == "Keywords":
+                if isinstance(value, str):
+                    value = value.split()
+                props.Keywords = tuple(str(word) for word in value)
+            elif key in uno_name_by_key:
+                setattr(props, uno_name_by_key[key], str(value))
+            elif user.getPropertySetInfo().hasPropertyByName(key):
+                user.setPropertyValue(key, str(value))
+            else:
+                # REMOVEABLE (128): like a property added in File > Properties.
+                user.addProperty(key, 128, str(value))
+
+
+OPERATIONS = ("ping", "catalogue", "convert", "get_metadata", "set_metadata")
+
+
+def serve(office):
+    reply({"ready": True, "pid": os.getpid()})
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            request = json.loads(line)
+            operation = request.get("op")
+            if operation not in OPERATIONS:
+                raise ValueError("unknown operation %r" % operation)
+            result = getattr(office, operation)(request)
+            reply({"ok": True, "result": result})
+        except LoadError as error:
+            reply({"ok": False, "kind": "load", "message": str(error)})
+        except UnsupportedExport as error:
+            reply({"ok": False, "kind": "unsupported", "message": str(error)})
+        except (DisposedException, RuntimeException) as error:
+            # The bridge is gone (soffice died): say so, then leave; the
+            # server replaces this worker together with its soffice.
+            reply({"ok": False, "kind": "disposed",
+                   "message": "LibreOffice connection lost: %s"
+                   % (getattr(error, "Message", "") or type(error).__name__)})
+            return 3
+        except Exception as error:
+            traceback.print_exc()
+            message = getattr(error, "Message", None) or str(error) \
+                or type(error).__name__
+            reply({"ok": False, "kind": "error", "message": message})
+    return 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--connect-timeout", type=float, default=60.0)
+    arguments = parser.parse_args()
+    try:
+        office = Office(arguments.host, arguments.port,
+                        arguments.connect_timeout)
+    except Exception as error:
+        reply({"ready": False, "message": "cannot connect to soffice on "
+               "%s:%d: %s" % (arguments.host, arguments.port, error)})
+        return 2
+    code = serve(office)
+    # os._exit: skip interpreter teardown, where the pyuno bridge's writer
+    # thread occasionally segfaults after the work is done.
+    REPLY_STREAM.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
