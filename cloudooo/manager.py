@@ -1,0 +1,326 @@
+"""The public API: argument checks, base64, dispatch through the registry.
+
+Knows nothing of XML-RPC: methods take and return plain Python values and
+raise ``cloudooo.errors``; ``cloudooo.xmlrpc`` publishes them.  Method names
+and shapes are upstream cloudooo's, which ERP5 clients call.
+"""
+
+import base64
+import binascii
+import logging
+import re
+
+from cloudooo.errors import CloudoooError, InvalidRequest, UnsupportedFormat
+from cloudooo.formats import (extension_for_mimetype, extensions_for_mimetype,
+                              mimetype_for_extension, normalize_format)
+
+logger = logging.getLogger(__name__)
+
+# Formats where an empty file is a real, empty document.
+EMPTY_ALLOWED_FORMATS = ("csv", "tsv", "txt")
+GRANULATED_FORMAT = "odt"
+WHITESPACE = re.compile(rb"\s+")
+
+
+def decode_document(data, what="file"):
+    """Base64 text -> bytes, strictly: a typo must not become garbage."""
+    if isinstance(data, (bytes, bytearray)) or hasattr(data, "data"):
+        raise InvalidRequest(
+            "%s must be a base64-encoded string, not an XML-RPC binary "
+            "(send base64.encodebytes(data).decode())" % what)
+    if not isinstance(data, str):
+        raise InvalidRequest("%s must be a base64-encoded string" % what)
+    try:
+        return base64.b64decode(WHITESPACE.sub(b"", data.encode("ascii")),
+                                validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raise InvalidRequest("%s is not valid base64" % what)
+
+
+def encode_document(data):
+    return base64.encodebytes(data).decode("ascii")
+
+
+def source_format_of(name, what="source_format"):
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidRequest("%s must be a non-empty format name" % what)
+    extension = normalize_format(name)
+    if "/" in extension:
+        raise UnsupportedFormat("unknown %s %r" % (what, name))
+    return extension
+
+
+class Manager:
+
+    def __init__(self, registry, handlers, granulator_class):
+        self.registry = registry
+        self.handlers = handlers
+        self.granulator_class = granulator_class
+
+    def _document(self, file, source_format):
+        data = decode_document(file)
+        if not data and source_format not in EMPTY_ALLOWED_FORMATS:
+            raise InvalidRequest("the %s document is empty (0 bytes)"
+                                 % source_format)
+        return data
+
+    # -- conversion and metadata ---------------------------------------------
+
+    def convertFile(self, file, source_format, destination_format, zip=False,
+                    refresh=False, conversion_kw=None):
+        """convertFile(file, source_format, destination_format, zip=False,
+        refresh=False, conversion_kw={}) -> base64 string.
+
+        file: the document, base64.  Formats: extensions (odt, pdf, ms.docx)
+        or mimetypes.  zip: return a zip of every output file (HTML with its
+        images).  refresh: update fields and indexes first."""
+        source = source_format_of(source_format)
+        destination = source_format_of(destination_format,
+                                       "destination_format")
+        if conversion_kw is not None and not isinstance(conversion_kw, dict):
+            raise InvalidRequest("conversion_kw must be a struct")
+        data = self._document(file, source)
+        handler = self.registry.handler_for(source, destination)
+        result = handler.convert(data, source, destination, zip=bool(zip),
+                                 refresh=bool(refresh),
+                                 conversion_kw=conversion_kw or {})
+        return encode_document(result)
+
+    def getFileMetadataItemList(self, file, source_format,
+                                base_document=False):
+        """getFileMetadataItemList(file, source_format, base_document=False)
+        -> struct of metadata (Title, Subject, Keywords, ..., MIMEType);
+        Data is '' or, with base_document, the document converted to its
+        base format (ODF for office documents), base64."""
+        source = source_format_of(source_format)
+        data = self._document(file, source)
+        handler = self.registry.handler_for(source)
+        metadata = handler.get_metadata(data, source,
+                                        base_document=bool(base_document))
+        raw = metadata.get("Data") or b""
+        metadata["Data"] = encode_document(raw) if raw else ""
+        return metadata
+
+    def updateFileMetadata(self, file, source_format, metadata_dict):
+        """updateFileMetadata(file, source_format, metadata_dict) -> base64
+        of the document with the metadata written.  Keys are capitalised;
+        unknown keys become user-defined properties."""
+        source = source_format_of(source_format)
+        if not isinstance(metadata_dict, dict):
+            raise InvalidRequest("metadata_dict must be a struct")
+        data = self._document(file, source)
+        handler = self.registry.handler_for(source)
+        metadata = {capitalize(key): value
+                    for key, value in metadata_dict.items()}
+        return encode_document(handler.set_metadata(data, source, metadata))
+
+    # -- what can become what ---------------------------------------------
+
+    def getAllowedExtensionList(self, request_dict=None):
+        """getAllowedExtensionList({'mimetype'|'extension'|'document_type':
+        value}) -> [(extension, title), ...]; [('', '')] when none fits."""
+        request_dict = request_dict or {}
+        if not isinstance(request_dict, dict):
+            raise InvalidRequest("request_dict must be a struct")
+        mimetype = request_dict.get("mimetype")
+        extension = request_dict.get("extension")
+        document_type = request_dict.get("document_type")
+        result = []
+        if mimetype:
+            extensions = extensions_for_mimetype(mimetype)
+        elif extension:
+            extensions = [normalize_format(extension)]
+        else:
+            extensions = []
+        for source in extensions:
+            source_mimetype = mimetype_for_extension(source)
+            for handler in self.registry.handlers_for_source(source_mimetype):
+                for item in handler.allowed_extensions(source):
+                    if tuple(item) not in result:
+                        result.append(tuple(item))
+        if not extensions and document_type:
+            office = self.handlers.get("ooo")
+            if office is not None:
+                result = [tuple(item) for item in office.allowed_extensions(
+                    document_type=document_type)]
+        return result or [("", "")]
+
+    def getAllowedConversionFormatList(self, source_mimetype):
+        """getAllowedConversionFormatList(source_mimetype) ->
+        [(mimetype, title), ...] over every handler the registry routes this
+        mimetype to."""
+        if not isinstance(source_mimetype, str) or "/" not in source_mimetype:
+            raise InvalidRequest("source_mimetype must be a mimetype such as "
+                                 "'application/vnd.oasis.opendocument.text'")
+        source_mimetype = source_mimetype.split(";")[0].strip().lower()
+        result = []
+        for handler in self.registry.handlers_for_source(source_mimetype):
+            for mimetype, title in handler.allowed_conversion_formats(
+                    source_mimetype):
+                routed = self.registry.handler_name_for_mimetypes(
+                    source_mimetype, mimetype)
+                if routed == handler.name and (mimetype, title) not in result:
+                    result.append((mimetype, title))
+        return result
+
+    # -- ERP5's legacy API: (status, dict, message) triples ---------------
+
+    def run_convert(self, filename="", data=None, meta=None, extension=None,
+                    orig_format=None):
+        """run_convert(filename, data, meta, extension, orig_format) ->
+        (200, {'data', 'meta', 'mime'}, '') or (402, {}, message): the
+        document in its base format (ODF) with its metadata."""
+        extension = extension or filename.rsplit(".", 1)[-1]
+        try:
+            metadata = self.getFileMetadataItemList(data, extension, True)
+            base_format = metadata.pop("BaseFormat", "") or extension
+            mimetype = mimetype_for_extension(base_format) or \
+                metadata.get("MIMEType", "")
+            response = {"data": metadata.pop("Data"), "mime": mimetype}
+            metadata["MIMEType"] = mimetype
+            metadata["mime"] = mimetype
+            response["meta"] = metadata
+            return 200, response, ""
+        except Exception as error:
+            return self._legacy_failure(error, {})
+
+    def run_setmetadata(self, filename="", data=None, meta=None,
+                        extension=None, orig_format=None):
+        """run_setmetadata(filename, data, meta, extension, orig_format) ->
+        (200, {'data'}, '') or (402, {}, message)."""
+        extension = extension or filename.rsplit(".", 1)[-1]
+        try:
+            return 200, {"data": self.updateFileMetadata(
+                data, extension, meta or {})}, ""
+        except Exception as error:
+            return self._legacy_failure(error, {})
+
+    def run_getmetadata(self, filename="", data=None, meta=None,
+                        extension=None, orig_format=None):
+        """run_getmetadata(filename, data, meta, extension, orig_format) ->
+        (200, {'meta'}, '') or (402, {}, message)."""
+        extension = extension or filename.rsplit(".", 1)[-1]
+        try:
+            metadata = self.getFileMetadataItemList(data, extension)
+            metadata.pop("BaseFormat", None)
+            metadata["title"] = metadata.get("Title", "")
+            return 200, {"meta": metadata}, ""
+        except Exception as error:
+            return self._legacy_failure(error, {})
+
+    def run_generate(self, filename="", data=None, meta=None, extension=None,
+                     orig_format=""):
+        """run_generate(filename, data, meta, extension, orig_format) ->
+        (200, {'data', 'mime'}, '') or (402, partial dict, message).
+        orig_format is the source mimetype; html output comes zipped."""
+        response = {}
+        try:
+            source = extension_for_mimetype(orig_format or "") or \
+                normalize_format(filename.rsplit(".", 1)[-1])
+            extension = normalize_format(extension or "")
+            kind = (orig_format or "").split(".")[-1].split("/")[-1]
+            if kind in ("presentation", "graphics", "spreadsheet", "text") \
+                    and extension == "xhtml":
+                extension = "html"
+            zip_output = "htm" in extension
+            response["data"] = self.convertFile(data, source, extension,
+                                                zip_output)
+            if zip_output:
+                response["mime"] = "application/zip"
+            else:
+                response["mime"] = mimetype_for_extension(extension) or \
+                    "application/octet-stream"
+            return 200, response, ""
+        except Exception as error:
+            return self._legacy_failure(error, response)
+
+    def getAllowedTargetItemList(self, content_type):
+        """getAllowedTargetItemList(content_type) -> (200, {'response_data':
+        [(extension, title), ...]}, '') or (402, {}, message)."""
+        try:
+            items = self.getAllowedExtensionList({"mimetype": content_type})
+            return 200, {"response_data": items}, ""
+        except Exception as error:
+            return self._legacy_failure(error, {})
+
+    @staticmethod
+    def _legacy_failure(error, partial):
+        if isinstance(error, CloudoooError):
+            logger.warning("legacy call failed: %s", error)
+        else:
+            logger.exception("legacy call failed")
+        return 402, partial, str(error) or error.__class__.__name__
+
+    # -- granulation ----------------------------------------------------
+
+    def _granulator(self, data, source_format):
+        source = source_format_of(source_format)
+        document = self._document(data, source)
+        if source != GRANULATED_FORMAT:
+            handler = self.registry.handler_for(source, GRANULATED_FORMAT)
+            document = handler.convert(document, source, GRANULATED_FORMAT)
+        return self.granulator_class(document)
+
+    def getTableItemList(self, data, source_format="odt"):
+        """getTableItemList(data, source_format='odt') -> [[name, caption]]"""
+        return self._granulator(data, source_format).table_items()
+
+    def getTable(self, data, table_id, source_format="odt"):
+        """getTable(data, table_id, source_format='odt') -> base64 of an ODT
+        holding only that table."""
+        return encode_document(
+            self._granulator(data, source_format).table(table_id))
+
+    def getColumnItemList(self, data, table_id, source_format="odt"):
+        """getColumnItemList(data, table_id, source_format) ->
+        [[index, header]]"""
+        return self._granulator(data, source_format).column_items(table_id)
+
+    def getLineItemList(self, data, table_id, source_format="odt"):
+        """getLineItemList(data, table_id, source_format) -> one list of
+        [header, cell text] pairs per data row."""
+        return self._granulator(data, source_format).line_items(table_id)
+
+    def getImageItemList(self, data, source_format="odt"):
+        """getImageItemList(data, source_format) -> [[file name, caption]]"""
+        return self._granulator(data, source_format).image_items()
+
+    def getImage(self, data, image_id, source_format="odt", format=None,
+                 resolution=None):
+        """getImage(data, image_id, source_format, format=None,
+        resolution=None) -> base64 of the image as stored, or converted to
+        ``format``."""
+        image = self._granulator(data, source_format).image(image_id)
+        if format:
+            stored = normalize_format(image_id.rsplit(".", 1)[-1])
+            target = normalize_format(format)
+            if stored != target:
+                handler = self.registry.handler_for(stored, target)
+                conversion_kw = {"resolution": resolution} if resolution \
+                    else {}
+                image = handler.convert(image, stored, target,
+                                        conversion_kw=conversion_kw)
+        return encode_document(image)
+
+    def getParagraphItemList(self, data, source_format="odt"):
+        """getParagraphItemList(data, source_format) -> [[index, style]]"""
+        return self._granulator(data, source_format).paragraph_items()
+
+    def getParagraph(self, data, paragraph_id, source_format="odt"):
+        """getParagraph(data, paragraph_id, source_format) -> [text, style]"""
+        return self._granulator(data, source_format).paragraph(paragraph_id)
+
+    def getChapterItemList(self, data, source_format="odt"):
+        """getChapterItemList(data, source_format) -> [[index, title]]"""
+        return self._granulator(data, source_format).chapter_items()
+
+    def getChapterItem(self, chapter_id, data, source_format="odt"):
+        """getChapterItem(chapter_id, data, source_format) ->
+        [title, chapter_id]"""
+        return self._granulator(data, source_format).chapter(chapter_id)
+
+
+def capitalize(key):
+    """Upstream's rule: 'title' -> 'Title'; 'MIMEType' stays as it is."""
+    key = str(key)
+    return key[:1].upper() + key[1:]

@@ -1,0 +1,69 @@
+"""The mimetype registry: which handler serves which pair of formats.
+
+Rules come from the ``mimetype_registry`` setting, in order; patterns are
+fnmatch patterns over mimetypes; the first rule that matches wins.  When a
+method has no destination (metadata), only the source pattern counts.
+"""
+
+from fnmatch import fnmatchcase
+
+from cloudooo.errors import ConfigurationError, UnsupportedFormat
+from cloudooo.formats import mimetype_for_extension
+
+
+class HandlerRegistry:
+
+    def __init__(self, rules, handlers):
+        """``rules``: [(source_pattern, destination_pattern, handler_name)];
+        ``handlers``: {name: Handler}."""
+        for _source, _destination, name in rules:
+            if name not in handlers:
+                raise ConfigurationError(
+                    "mimetype_registry: unknown handler %r (known: %s)"
+                    % (name, ", ".join(sorted(handlers))))
+        if not rules:
+            raise ConfigurationError("mimetype_registry: no rules; nothing "
+                                     "could be converted")
+        self.rules = list(rules)
+        self.handlers = handlers
+
+    def handler_name_for_mimetypes(self, source_mimetype,
+                                   destination_mimetype=None):
+        for source, destination, name in self.rules:
+            if not fnmatchcase(source_mimetype, source):
+                continue
+            if destination_mimetype is None or fnmatchcase(
+                    destination_mimetype, destination):
+                return name
+        return None
+
+    def handler_for(self, source_format, destination_format=None):
+        """The handler for extensions ``source_format`` -> ``destination``."""
+        source_mimetype = mimetype_for_extension(source_format)
+        if not source_mimetype:
+            raise UnsupportedFormat("unknown source format %r"
+                                    % source_format)
+        destination_mimetype = None
+        if destination_format is not None:
+            destination_mimetype = mimetype_for_extension(destination_format)
+            if not destination_mimetype:
+                raise UnsupportedFormat("unknown destination format %r"
+                                        % destination_format)
+        name = self.handler_name_for_mimetypes(source_mimetype,
+                                               destination_mimetype)
+        if name is None:
+            if destination_format is None:
+                raise UnsupportedFormat("no handler for %s documents"
+                                        % source_format)
+            raise UnsupportedFormat("no handler converts %s to %s"
+                                    % (source_format, destination_format))
+        return self.handlers[name]
+
+    def handlers_for_source(self, source_mimetype):
+        """Every handler some rule routes ``source_mimetype`` to, in order."""
+        found = []
+        for source, _destination, name in self.rules:
+            if fnmatchcase(source_mimetype, source) and \
+                    self.handlers[name] not in found:
+                found.append(self.handlers[name])
+        return found

@@ -1,0 +1,156 @@
+"""XML-RPC over WSGI: one object's public methods, errors as Faults.
+
+The only module that knows about XML-RPC.  Every exception becomes a Fault
+here and nowhere else: ``CloudoooError`` subclasses keep their message and
+stable ``fault_code``; anything else is logged with its traceback and
+reported as an internal error without a Python repr.
+"""
+
+import inspect
+import logging
+import threading
+import xmlrpc.client
+from xmlrpc.server import SimpleXMLRPCDispatcher
+
+from cloudooo.errors import CloudoooError, InvalidRequest
+
+logger = logging.getLogger(__name__)
+
+INTERNAL_ERROR_CODE = 1
+READ_CHUNK_SIZE = 1 << 16
+
+
+class Dispatcher(SimpleXMLRPCDispatcher):
+    """Python's dispatcher with our error policy and introspection."""
+
+    def __init__(self, instance):
+        super().__init__(allow_none=True, encoding="utf-8",
+                         use_builtin_types=False)
+        for name, method in inspect.getmembers(instance, inspect.ismethod):
+            if not name.startswith("_"):
+                self.register_function(method, name)
+        self.register_introspection_functions()
+        self.register_multicall_functions()
+
+    def _dispatch(self, method, params):
+        for param in params:
+            if isinstance(param, xmlrpc.client.Binary):
+                raise xmlrpc.client.Fault(
+                    InvalidRequest.fault_code,
+                    "documents must be sent as base64-encoded strings "
+                    "(base64.encodebytes(data).decode()), not xmlrpc "
+                    "Binary objects")
+        if method not in self.funcs:
+            raise xmlrpc.client.Fault(
+                INTERNAL_ERROR_CODE, "unknown method %r" % method)
+        try:
+            return self.funcs[method](*params)
+        except CloudoooError as error:
+            logger.warning("%s failed: %s", method, error)
+            raise xmlrpc.client.Fault(error.fault_code, str(error))
+        except TypeError as error:
+            # Wrong number or names of arguments: the client's mistake.
+            if _is_call_error(error):
+                raise xmlrpc.client.Fault(InvalidRequest.fault_code,
+                                          "%s: %s" % (method, error))
+            logger.exception("%s failed", method)
+            raise xmlrpc.client.Fault(INTERNAL_ERROR_CODE,
+                                      "internal error: %s" % error)
+        except Exception as error:
+            logger.exception("%s failed", method)
+            raise xmlrpc.client.Fault(INTERNAL_ERROR_CODE,
+                                      "internal error: %s" % (
+                                          error or type(error).__name__))
+
+    def system_methodSignature(self, method_name):
+        """Parameter names, as upstream has no typed signatures."""
+        function = self.funcs.get(method_name)
+        if function is None:
+            return "signatures not supported"
+        return [list(inspect.signature(function).parameters)]
+
+
+def _is_call_error(error):
+    text = str(error)
+    return ("positional argument" in text or "unexpected keyword" in text
+            or "required" in text and "argument" in text)
+
+
+class XmlRpcApplication:
+    """The WSGI callable.  ``in_flight`` counts requests being served, so the
+    command line can drain them before stopping."""
+
+    def __init__(self, instance, max_request_size, on_close=None):
+        self.dispatcher = Dispatcher(instance)
+        self.max_request_size = max_request_size
+        self._on_close = on_close
+        self._lock = threading.Lock()
+        self.in_flight = 0
+        self.refusing = False
+
+    def close(self):
+        """Stop the handlers (and their child processes).  Idempotent."""
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close()
+
+    def __call__(self, environ, start_response):
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method == "OPTIONS":
+            return self._respond(start_response, "200 OK", b"", "text/plain")
+        if method != "POST":
+            if method == "GET" and environ.get("PATH_INFO", "/") in ("", "/"):
+                return self._respond(
+                    start_response, "200 OK",
+                    b"cloudooo XML-RPC document conversion server: "
+                    b"POST XML-RPC calls to /RPC2\n", "text/plain")
+            return self._respond(start_response, "400 Bad Request",
+                                 b"XML-RPC needs POST\n", "text/plain")
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            return self._respond(start_response, "400 Bad Request",
+                                 b"bad Content-Length\n", "text/plain")
+        if length > self.max_request_size:
+            return self._respond(start_response, "413 Payload Too Large",
+                                 b"request larger than max_request_size\n",
+                                 "text/plain")
+        body = _read_body(environ["wsgi.input"], length)
+        with self._lock:
+            self.in_flight += 1
+        try:
+            if self.refusing:
+                response = xmlrpc.client.dumps(xmlrpc.client.Fault(
+                    InvalidRequest.fault_code, "the server is stopping"),
+                    methodresponse=True, allow_none=True)
+                response = response.encode("utf-8")
+            else:
+                response = self.dispatcher._marshaled_dispatch(body)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+        return self._respond(start_response, "200 OK", response, "text/xml")
+
+    @staticmethod
+    def _respond(start_response, status, body, content_type):
+        start_response(status, [
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(body))),
+            ("Access-Control-Allow-Origin", "*"),
+            ("Access-Control-Allow-Headers", "Content-Type"),
+        ])
+        return [body]
+
+
+def _read_body(stream, length):
+    chunks = []
+    remaining = length
+    while remaining > 0:
+        chunk = stream.read(min(remaining, READ_CHUNK_SIZE))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
