@@ -1,0 +1,71 @@
+"""PasteDeploy application factory: wiring only.
+
+``[app:main] use = egg:cloudooo`` lands here.  Nothing is global: every call
+builds its own settings, handlers, registry and manager, so tests can run
+several servers in one process.
+"""
+
+import atexit
+import logging
+
+from cloudooo.handler.ffmpeg.handler import FFmpegHandler
+from cloudooo.handler.imagemagick.handler import ImageMagickHandler
+from cloudooo.handler.ooo.granulator import OdtGranulator
+from cloudooo.handler.ooo.handler import OfficeHandler
+from cloudooo.handler.pdf.handler import PDFHandler
+from cloudooo.manager import Manager
+from cloudooo.registry import HandlerRegistry
+from cloudooo.settings import Settings
+from cloudooo.xmlrpc import XmlRpcApplication
+
+logger = logging.getLogger(__name__)
+
+HANDLER_CLASSES = (OfficeHandler, FFmpegHandler, ImageMagickHandler,
+                   PDFHandler)
+
+
+def configure_logging(settings):
+    level = logging.DEBUG if settings.debug_mode else logging.INFO
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(
+            level=level, format="%(asctime)s %(levelname)s [%(name)s] "
+            "[%(threadName)s] %(message)s")
+    logging.getLogger("cloudooo").setLevel(level)
+
+
+def make_app(global_conf, **local_conf):
+    settings = Settings.from_config(global_conf, local_conf)
+    configure_logging(settings)
+    settings.prepare_directories()
+    handlers = {cls.name: cls(settings) for cls in HANDLER_CLASSES}
+    registry = HandlerRegistry(settings.mimetype_registry, handlers)
+    # Only handlers the registry routes to are started: no LibreOffice for a
+    # server that only converts video.
+    used = {name for _source, _destination, name in registry.rules}
+    started = []
+
+    def stop_handlers():
+        for handler in reversed(started):
+            try:
+                handler.stop()
+            except Exception:
+                logger.exception("stopping handler %s failed", handler.name)
+        del started[:]
+
+    try:
+        for name in sorted(used, key=list(handlers).index):
+            handlers[name].start()
+            started.append(handlers[name])
+    except BaseException:
+        stop_handlers()
+        raise
+    manager = Manager(registry, handlers, OdtGranulator)
+    app = XmlRpcApplication(manager, settings.max_request_size,
+                            on_close=stop_handlers)
+    app.settings = settings
+    app.handlers = handlers
+    # A server run by pserve has no other hook to stop soffice at exit.
+    atexit.register(app.close)
+    logger.info("cloudooo ready: handlers %s", ", ".join(sorted(used)))
+    return app
