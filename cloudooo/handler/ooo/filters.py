@@ -68,6 +68,15 @@ LOAD_OPTIONS_BY_SOURCE_EXTENSION = {
     "txt": {"FilterName": "Text (encoded)", "FilterOptions": "UTF8,LF"},
 }
 
+# Import filters that read anything as text: a document that only they can
+# read is garbage unless its format is a text format itself.
+TEXT_IMPORT_FILTERS = ("Text", "Text (encoded)", "Text (StarWriter/Web)",
+                       "Text (encoded) (StarWriter/Web)", "HTML",
+                       "HTML (StarWriter)", "HTML (StarCalc)",
+                       "Text - txt - csv (StarCalc)")
+TEXT_SOURCE_EXTENSIONS = ("txt", "text", "csv", "tsv", "html", "htm",
+                          "xhtml", "xml", "zip")
+
 PDF_A1 = {"SelectPdfVersion": 1}
 
 # Export options by filter name: upstream cloudooo's choices.
@@ -87,8 +96,10 @@ STORE_OPTIONS_BY_FILTER = {
     "Text (encoded) (StarWriter/Web)": {"FilterOptions": "UTF8,LF"},
     "Text (encoded) (StarWriter/GlobalDocument)": {
         "FilterOptions": "UTF8,LF"},
-    # separator ',', text delimiter '"', UTF-8, first line 1
-    "Text - txt - csv (StarCalc)": {"FilterOptions": "44,34,76,1"},
+    # separator ',', text delimiter '"', UTF-8, first line 1, default cell
+    # format and language, text quoted only when needed, cells as shown.
+    "Text - txt - csv (StarCalc)": {
+        "FilterOptions": "44,34,76,1,,0,false,true,true"},
 }
 
 ODF_EXTENSION_BY_SERVICE = {TEXT: "odt", WEB: "odt", GLOBAL: "odt",

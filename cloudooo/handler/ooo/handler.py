@@ -97,16 +97,14 @@ class OfficeHandler(Handler):
             raise UnsupportedFormat("LibreOffice cannot write %r"
                                     % destination_format)
         with temporary_directory(self.settings.tmp_path) as workdir:
-            source_path, load_options = self._prepare_input(
-                workdir, data, source_format)
+            loading = self._prepare_input(workdir, data, source_format)
             output_dir = os.path.join(workdir, "out")
             os.mkdir(output_dir)
             output_path = os.path.join(
                 output_dir, "document." + file_extension(destination_format))
-            self._run({"op": "convert", "input": source_path,
-                       "output": output_path, "targets": targets,
-                       "load_options": load_options, "refresh": bool(refresh),
-                       "script": script or None}, source_path)
+            self._run(dict(loading, op="convert", output=output_path,
+                           targets=targets, refresh=bool(refresh),
+                           script=script or None))
             if not os.path.exists(output_path):
                 raise ConversionError("LibreOffice wrote no %s file"
                                       % destination_format)
@@ -117,14 +115,12 @@ class OfficeHandler(Handler):
 
     def get_metadata(self, data, source_format, base_document=False):
         with temporary_directory(self.settings.tmp_path) as workdir:
-            source_path, load_options = self._prepare_input(
-                workdir, data, source_format)
-            request = {"op": "get_metadata", "input": source_path,
-                       "load_options": load_options}
+            request = dict(self._prepare_input(workdir, data, source_format),
+                           op="get_metadata")
             if base_document:
                 request["output"] = os.path.join(workdir, "base")
                 request["targets"] = self._odf_targets()
-            metadata = self._run(request, source_path)["result"]
+            metadata = self._run(request)["result"]
             filter_name = metadata.pop("FilterName", "")
             service = metadata.pop("DocumentService", "")
             metadata["MIMEType"] = (
@@ -141,13 +137,11 @@ class OfficeHandler(Handler):
 
     def set_metadata(self, data, source_format, metadata):
         with temporary_directory(self.settings.tmp_path) as workdir:
-            source_path, load_options = self._prepare_input(
-                workdir, data, source_format)
+            loading = self._prepare_input(workdir, data, source_format)
             output_path = os.path.join(
                 workdir, "result." + file_extension(source_format))
-            self._run({"op": "set_metadata", "input": source_path,
-                       "output": output_path, "metadata": metadata,
-                       "load_options": load_options}, source_path)
+            self._run(dict(loading, op="set_metadata", output=output_path,
+                           metadata=metadata))
             with open(output_path, "rb") as stream:
                 return stream.read()
 
@@ -178,17 +172,17 @@ class OfficeHandler(Handler):
                 result[service] = target
         return result
 
-    def _run(self, request, source_path):
+    def _run(self, request):
         reply = self.pool.run(request, self.pool.quarantine.digest(
-            source_path))
+            request["input"]))
         if not reply.get("ok"):
             error_class = REPLY_ERRORS.get(reply.get("kind"), ConversionError)
             raise error_class(reply.get("message") or "conversion failed")
         return reply
 
     def _prepare_input(self, workdir, data, source_format):
-        """Write the input where LibreOffice will read it; return its path
-        and the load options it needs."""
+        """Write the input where LibreOffice will read it; return the part
+        of a worker request that says how to load it."""
         extension = file_extension(source_format)
         input_dir = os.path.join(workdir, "in")
         os.mkdir(input_dir)
@@ -211,7 +205,11 @@ class OfficeHandler(Handler):
             with open(path, "wb") as stream:
                 stream.write(data)
         linkcheck.check_document(path, extension)
-        return path, load_options
+        refuse_filters = () if extension in filters.TEXT_SOURCE_EXTENSIONS \
+            else filters.TEXT_IMPORT_FILTERS
+        return {"input": path, "load_options": load_options,
+                "refuse_filters": refuse_filters,
+                "source_format": source_format}
 
 
 def normalize_csv(data):

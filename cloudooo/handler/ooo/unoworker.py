@@ -214,6 +214,12 @@ class Office:
             # Truncated or undecodable files come back as None, no exception.
             raise LoadError("LibreOffice cannot open this document "
                             "(corrupt, or not of the type its format says)")
+        if self._load_filter(document) in request.get("refuse_filters", ()):
+            # Garbage named .doc opens as plain text and "converts".
+            self._close(document)
+            raise LoadError("this is not a valid %s document: LibreOffice "
+                            "could only read it as plain text"
+                            % request.get("source_format", "binary"))
         return document
 
     @staticmethod
