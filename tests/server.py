@@ -1,0 +1,192 @@
+"""A real cloudooo server for the tests: started as operators start it.
+
+``ServerProcess`` writes a config, runs ``cloudooo serve`` on free loopback
+ports, waits until it answers, and on stop checks that no child survives.
+"""
+
+import base64
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import xmlrpc.client
+from pathlib import Path
+
+import psutil
+
+PROJECT = Path(__file__).resolve().parents[1]
+CLOUDOOO = str(Path(sys.executable).with_name("cloudooo"))
+SAMPLE_CONF = PROJECT / "cloudooo" / "sample" / "sample.conf"
+START_TIMEOUT = 90
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def free_port_range(count):
+    """A base port with ``count`` free ports after it (for soffice)."""
+    for _attempt in range(200):
+        base = free_port()
+        if base + count > 65000:
+            continue
+        ports = range(base, base + count)
+        if all(_is_free(port) for port in ports):
+            return base
+    raise RuntimeError("no free port range")
+
+
+def _is_free(port):
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def registry_from_sample():
+    """The sample config's registry lines, so tests route as operators do."""
+    lines, inside = [], False
+    for line in SAMPLE_CONF.read_text().splitlines():
+        if line.startswith("mimetype_registry"):
+            inside = True
+            continue
+        if inside:
+            if line.startswith("  ") and line.strip():
+                lines.append(line.strip())
+            elif line.strip() and not line.startswith("#"):
+                break
+    return lines
+
+
+def b64(data):
+    return base64.encodebytes(data).decode()
+
+
+def unb64(text):
+    return base64.decodebytes(text.encode())
+
+
+class ServerProcess:
+    def __init__(self, workdir, **settings):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        pool_size = int(settings.get("office_pool_size", 1))
+        self.settings = {
+            "working_path": str(self.workdir / "var"),
+            "office_pool_size": pool_size,
+            "openoffice_port": free_port_range(pool_size),
+            "timeout_response": 60,
+            "queue_timeout": 60,
+            "monitor_interval": 1,
+        }
+        self.settings.update(settings)
+        self.config_path = self.workdir / "cloudooo.conf"
+        self.log_path = self.workdir / "cloudooo.log"
+        self.pid_path = self.workdir / "cloudooo.pid"
+        self.process = None
+        self.pid = None
+        self._write_config()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d/RPC2" % self.port
+
+    @property
+    def tmp_path(self):
+        return Path(self.settings["working_path"]) / "tmp"
+
+    def proxy(self):
+        return xmlrpc.client.ServerProxy(self.url, allow_none=True)
+
+    def _write_config(self):
+        lines = ["[app:main]", "use = egg:cloudooo"]
+        for key, value in self.settings.items():
+            lines.append("%s = %s" % (key, value))
+        lines.append("mimetype_registry =")
+        lines.extend("  " + rule for rule in registry_from_sample())
+        lines += ["", "[server:main]", "use = egg:waitress#main",
+                  "host = 127.0.0.1", "port = %d" % self.port,
+                  "threads = 8", ""]
+        self.config_path.write_text("\n".join(lines))
+
+    def start(self, daemon=False):
+        argv = [CLOUDOOO, "serve", str(self.config_path),
+                "--log-file", str(self.log_path),
+                "--pid-file", str(self.pid_path)]
+        if daemon:
+            argv.append("--daemon")
+            subprocess.run(argv, check=True, timeout=60)
+            deadline = time.monotonic() + START_TIMEOUT
+            while not self.pid_path.exists():
+                assert time.monotonic() < deadline, self.log()
+                time.sleep(0.1)
+            self.pid = int(self.pid_path.read_text())
+        else:
+            self.process = subprocess.Popen(argv)
+            self.pid = self.process.pid
+        self.wait_ready()
+        return self
+
+    def wait_ready(self):
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError("server exited with %s:\n%s"
+                                   % (self.process.returncode, self.log()))
+            try:
+                with urllib.request.urlopen(
+                        "http://127.0.0.1:%d/" % self.port, timeout=2):
+                    return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("server not ready:\n" + self.log())
+                time.sleep(0.2)
+
+    def log(self):
+        try:
+            return self.log_path.read_text(errors="replace")[-8000:]
+        except OSError:
+            return ""
+
+    def children(self):
+        try:
+            return psutil.Process(self.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def office_pids(self):
+        return sorted(child.pid for child in self.children()
+                      if child.name() == "soffice.bin")
+
+    def zombies(self):
+        return [child for child in self.children()
+                if child.status() == psutil.STATUS_ZOMBIE]
+
+    def stop(self, signum=signal.SIGTERM, timeout=30):
+        """Signal the server; return the pids of its children that outlived
+        it (should be none)."""
+        if self.pid is None:
+            return []
+        children = self.children()
+        try:
+            os.kill(self.pid, signum)
+        except ProcessLookupError:
+            pass
+        if self.process is not None:
+            self.process.wait(timeout)
+        else:
+            psutil.wait_procs([psutil.Process(self.pid)], timeout=timeout) \
+                if psutil.pid_exists(self.pid) else None
+        gone, alive = psutil.wait_procs(children, timeout=5)
+        for survivor in alive:  # do not leak them into the next test
+            survivor.kill()
+        self.pid = None
+        return [process.pid for process in alive]
