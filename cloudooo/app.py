@@ -7,6 +7,8 @@ several servers in one process.
 
 import atexit
 import logging
+import signal
+import threading
 
 from cloudooo.handler.ffmpeg.handler import FFmpegHandler
 from cloudooo.handler.imagemagick.handler import ImageMagickHandler
@@ -32,6 +34,20 @@ def configure_logging(settings):
             level=level, format="%(asctime)s %(levelname)s [%(name)s] "
             "[%(threadName)s] %(message)s")
     logging.getLogger("cloudooo").setLevel(level)
+
+
+def _exit_on_signal(signum, _frame):
+    raise SystemExit("stopped by %s" % signal.Signals(signum).name)
+
+
+def exit_on_stop_signals():
+    """Turn SIGTERM, SIGHUP and SIGQUIT into a normal exit (running atexit,
+    hence stopping soffice) where nobody handles them yet."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        if signal.getsignal(signum) in (signal.SIG_DFL, None):
+            signal.signal(signum, _exit_on_signal)
 
 
 def make_app(global_conf, **local_conf):
@@ -65,7 +81,9 @@ def make_app(global_conf, **local_conf):
                             on_close=stop_handlers)
     app.settings = settings
     app.handlers = handlers
-    # A server run by pserve has no other hook to stop soffice at exit.
+    # A server run by pserve has no other hook to stop soffice at exit;
+    # ``cloudooo serve`` installs its own, gentler, handlers over these.
     atexit.register(app.close)
+    exit_on_stop_signals()
     logger.info("cloudooo ready: handlers %s", ", ".join(sorted(used)))
     return app
