@@ -1,0 +1,397 @@
+"""Raster image conversion and metadata with ImageMagick.
+
+Documents are untrusted, so every ImageMagick run is fenced in:
+
+* the input is named by the handler and read with an explicit coder prefix
+  (``png:/tmp/.../input.png``), so neither the file name nor the content can
+  pick a coder;
+* ``policy.xml`` (next to this module, passed through MAGICK_CONFIGURE_PATH)
+  allows only the raster coders of ``IMAGE_FORMATS``: no URL, MVG, MSL,
+  TEXT, EPHEMERAL, PS/PDF, no ``@file`` and no delegate programs;
+* memory, map, disk, area and time are bounded with ``-limit``, and an image
+  whose header declares more pixels than ``imagemagick_area_limit`` is
+  refused before it is decoded (ImageMagick 6 would only move a too-large
+  image to disk, not refuse it);
+* ImageMagick's temporary files go to the request's private directory.
+
+PDF sources are rasterised (first page) by poppler's ``pdftoppm``, because
+the ghostscript route is refused by the policy.  SVG is offered only when
+this ImageMagick lists an SVG coder (``-list format``); it then works with
+the librsvg coder, while ImageMagick's internal renderer fails safely (its
+MVG step is refused).
+
+Metadata keys are those of ``identify -verbose`` for the first frame, at the
+image's top level, with ``str.capitalize()`` as upstream cloudooo
+(``Compression``, ``Mime type``, ``Geometry``...), plus ``Properties`` (a
+dict of the image properties: comments, EXIF, PNG text chunks) and
+``MIMEType``.  set_metadata is not supported: rewriting an image's tags with
+ImageMagick re-encodes it, which for JPEG loses quality.
+"""
+
+import collections
+import functools
+import logging
+import math
+import os
+import re
+import shutil
+
+from cloudooo.errors import (
+    ConfigurationError, ConversionError, InvalidRequest, UnsupportedFormat)
+from cloudooo.formats import extension_for_mimetype
+from cloudooo.handler.base import Handler
+from cloudooo.util import child_environment, run_command, temporary_directory
+
+logger = logging.getLogger(__name__)
+
+POLICY_PATH = os.path.dirname(os.path.abspath(__file__))
+
+ImageFormat = collections.namedtuple("ImageFormat", (
+    "coder",        # ImageMagick's name, used as the explicit prefix
+    "mimetype",
+    "title",
+    "writable",
+    "multi_frame",  # keeps every frame; other targets get the first one
+    "alpha",        # False: transparent parts are put on white
+))
+
+IMAGE_FORMATS = {
+    "png": ImageFormat("PNG", "image/png", "PNG image", True, False, True),
+    "jpg": ImageFormat("JPEG", "image/jpeg", "JPEG image", True, False,
+                       False),
+    "jpeg": ImageFormat("JPEG", "image/jpeg", "JPEG image", True, False,
+                        False),
+    "gif": ImageFormat("GIF", "image/gif", "GIF image", True, True, True),
+    "tiff": ImageFormat("TIFF", "image/tiff", "TIFF image", True, True,
+                        True),
+    "tif": ImageFormat("TIFF", "image/tiff", "TIFF image", True, True, True),
+    "bmp": ImageFormat("BMP", "image/bmp", "Windows bitmap", True, False,
+                       True),
+    "webp": ImageFormat("WEBP", "image/webp", "WebP image", True, False,
+                        True),
+    "ico": ImageFormat("ICO", "image/vnd.microsoft.icon", "Windows icon",
+                       False, False, True),
+    "ppm": ImageFormat("PPM", "image/x-portable-pixmap", "Portable pixmap",
+                       True, False, False),
+    "pgm": ImageFormat("PGM", "image/x-portable-graymap", "Portable graymap",
+                       True, False, False),
+    "pbm": ImageFormat("PBM", "image/x-portable-bitmap", "Portable bitmap",
+                       True, False, False),
+    "svg": ImageFormat("SVG", "image/svg+xml", "SVG drawing", False, False,
+                       True),
+    # Not an ImageMagick coder here: pdftoppm turns page 1 into a PNG.
+    "pdf": ImageFormat("PDF", "application/pdf", "PDF document", False,
+                       False, True),
+}
+
+# Longest side, in pixels, of a rasterised PDF page: a fixed size rather than
+# a resolution, so that a page declaring huge dimensions cannot become a
+# decompression bomb.
+PDF_RENDER_SIZE = 2048
+
+# ImageMagick keeps a pixel cache that does not fit in memory on disk (in the
+# request's directory); this bounds it.  Not a setting yet.
+DISK_LIMIT = "1GiB"
+
+# identify -verbose keys that describe our temporary file or the run, not
+# the image.
+EXCLUDED_KEYS = frozenset((
+    "Filename", "Base filename", "Artifacts", "Pixels per second",
+    "User time", "Elapsed time", "Version", "Tainted"))
+EXCLUDED_PROPERTIES = frozenset(("date:create", "date:modify",
+                                 "date:timestamp"))
+
+SI_FACTORS = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "p": 1e15}
+SIZE_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)[bp]?\s*$",
+                          re.IGNORECASE)
+
+
+def parse_si(value, name):
+    """``'128MP'`` -> 128000000, ``'256MiB'`` -> 268435456, as ImageMagick
+    reads its limits."""
+    match = SIZE_PATTERN.match(str(value))
+    if not match:
+        raise ConfigurationError("%s: cannot read %r as an ImageMagick size "
+                                 "(e.g. 128MP, 256MiB)" % (name, value))
+    number, prefix, binary = match.groups()
+    prefix = prefix.lower()
+    if binary:
+        factor = 1024 ** "_kmgtp".index(prefix) if prefix else 1
+    else:
+        factor = SI_FACTORS[prefix]
+    return int(float(number) * factor)
+
+
+@functools.lru_cache(maxsize=None)
+def imagemagick_commands(search_path=None):
+    """``(convert_argv, identify_argv)`` of the real ImageMagick.
+
+    ImageMagick 7's ``magick`` first; else Debian's versioned IM6 binaries,
+    which a shim named ``convert`` earlier in PATH cannot shadow.
+    """
+    magick = shutil.which("magick", path=search_path)
+    if magick:
+        return (magick,), (magick, "identify")
+    for suffix in ("-im6.q16", "-im6"):
+        convert = shutil.which("convert" + suffix, path=search_path)
+        identify = shutil.which("identify" + suffix, path=search_path)
+        if convert and identify:
+            return (convert,), (identify,)
+    if os.path.exists("/usr/bin/convert"):
+        return ("/usr/bin/convert",), ("/usr/bin/identify",)
+    raise ConversionError("ImageMagick is not installed (no magick, "
+                          "convert-im6.q16 or /usr/bin/convert)")
+
+
+class ImageMagickHandler(Handler):
+    """Converts between the raster formats of ``IMAGE_FORMATS``."""
+
+    name = "imagemagick"
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        # Checked now so that a bad value stops the server at start.
+        self.area_limit = parse_si(settings.imagemagick_area_limit,
+                                   "imagemagick_area_limit")
+        parse_si(settings.imagemagick_memory_limit,
+                 "imagemagick_memory_limit")
+        self._capabilities = None
+
+    def convert(self, data, source_format, destination_format, zip=False,
+                refresh=False, conversion_kw=None):
+        """Return the image in ``destination_format``; ``zip``, ``refresh``
+        and ``conversion_kw`` are ignored (one image in, one out)."""
+        check_data(data)
+        source = self._readable(source_format)
+        target = self._writable(destination_format)
+        extension = destination_format.lower().lstrip(".")
+        with temporary_directory(self.settings.tmp_path) as path:
+            input_spec = self._prepare_input(path, data, source)
+            self._check_area(input_spec, path)
+            if not target.multi_frame:
+                input_spec += "[0]"
+            output = os.path.join(path, "output." + extension)
+            argv = list(self._commands()[0]) + self._limit_args()
+            argv.append(input_spec)
+            if not target.alpha:
+                argv += ["-background", "white", "-alpha", "remove",
+                         "-alpha", "off"]
+            argv.append("%s:%s" % (target.coder, output))
+            self._run(argv, path)
+            self._check_output(output, target, path)
+            with open(output, "rb") as stream:
+                return stream.read()
+
+    def get_metadata(self, data, source_format, base_document=False):
+        check_data(data)
+        source = self._readable(source_format)
+        if source.coder == "PDF":
+            raise UnsupportedFormat(
+                "ImageMagick does not read PDF metadata; the pdf handler does")
+        with temporary_directory(self.settings.tmp_path) as path:
+            input_spec = self._prepare_input(path, data, source)
+            self._check_area(input_spec, path)
+            argv = list(self._commands()[1]) + self._limit_args()
+            argv += ["-verbose", input_spec + "[0]"]
+            result = self._run(argv, path)
+        metadata = parse_identify_verbose(
+            result.stdout.decode("utf-8", "replace"))
+        metadata["MIMEType"] = source.mimetype
+        if base_document:
+            metadata["Data"] = data
+        return metadata
+
+    def set_metadata(self, data, source_format, metadata):
+        raise UnsupportedFormat(
+            "setting metadata is not supported for images")
+
+    def allowed_conversion_formats(self, source_mimetype):
+        extension = extension_for_mimetype(source_mimetype or "")
+        if not self._can_read(extension):
+            return []
+        seen = set()
+        formats = []
+        for row in self._targets():
+            if row.mimetype not in seen:
+                seen.add(row.mimetype)
+                formats.append((row.mimetype, row.title))
+        return formats
+
+    def allowed_extensions(self, source_extension):
+        extension = (source_extension or "").lower().lstrip(".")
+        if not self._can_read(extension):
+            return []
+        return self._target_extensions()
+
+    def _targets(self):
+        capabilities = self._coder_capabilities()
+        return [row for row in IMAGE_FORMATS.values()
+                if row.writable and "w" in capabilities.get(row.coder, "")]
+
+    def _target_extensions(self):
+        targets = self._targets()
+        return [(name, row.title) for name, row in IMAGE_FORMATS.items()
+                if row in targets]
+
+    def _can_read(self, extension):
+        row = IMAGE_FORMATS.get(extension)
+        if row is None:
+            return False
+        if row.coder == "PDF":
+            return shutil.which("pdftoppm", path=self._env().get("PATH")) \
+                is not None
+        return "r" in self._coder_capabilities().get(row.coder, "")
+
+    def _readable(self, source_format):
+        extension = (source_format or "").lower().lstrip(".")
+        if not self._can_read(extension):
+            raise UnsupportedFormat(
+                "this ImageMagick cannot read %r documents" % source_format)
+        return IMAGE_FORMATS[extension]
+
+    def _writable(self, destination_format):
+        row = IMAGE_FORMATS.get((destination_format or "").lower()
+                                .lstrip("."))
+        if row is None or row not in self._targets():
+            raise UnsupportedFormat(
+                "ImageMagick cannot produce %r; it produces: %s"
+                % (destination_format, ", ".join(
+                    name for name, _title in self._target_extensions())))
+        return row
+
+    def _coder_capabilities(self):
+        """``{coder: 'rw'}`` from ``-list format``: which formats this build
+        really has (webp, svg, ... are optional)."""
+        if self._capabilities is None:
+            argv = list(self._commands()[0]) + ["-list", "format"]
+            result = run_command(argv, self.settings.tool_timeout,
+                                 env=self._env(), tool="ImageMagick")
+            self._capabilities = parse_format_list(
+                result.stdout.decode("utf-8", "replace"))
+        return self._capabilities
+
+    def _prepare_input(self, path, data, source):
+        """Write the document; return ImageMagick's explicit input spec."""
+        if source.coder == "PDF":
+            pdf = os.path.join(path, "input.pdf")
+            with open(pdf, "wb") as stream:
+                stream.write(data)
+            page = os.path.join(path, "page")
+            self._run(["pdftoppm", "-png", "-f", "1", "-l", "1",
+                       "-scale-to", str(PDF_RENDER_SIZE), "-singlefile",
+                       pdf, page], path)
+            return "PNG:%s.png" % page
+        filename = os.path.join(path, "input." + source.coder.lower())
+        with open(filename, "wb") as stream:
+            stream.write(data)
+        return "%s:%s" % (source.coder, filename)
+
+    def _check_area(self, input_spec, path):
+        """Refuse, from the header alone, an image too large to decode."""
+        argv = list(self._commands()[1]) + self._limit_args()
+        argv += ["-ping", "-format", "%w %h\\n", input_spec]
+        result = self._run(argv, path)
+        for line in result.stdout.decode("ascii", "replace").splitlines():
+            try:
+                width, height = (int(word) for word in line.split())
+            except ValueError:
+                continue
+            if width * height > self.area_limit:
+                raise ConversionError(
+                    "the image is %dx%d pixels, more than the limit of %s "
+                    "(imagemagick_area_limit)"
+                    % (width, height, self.settings.imagemagick_area_limit))
+
+    def _check_output(self, output, target, path):
+        if not os.path.exists(output) or os.path.getsize(output) == 0:
+            raise ConversionError("ImageMagick wrote an empty %s image"
+                                  % target.coder)
+        argv = list(self._commands()[1]) + self._limit_args()
+        argv += ["-ping", "-format", "%m\\n", "%s:%s" % (target.coder,
+                                                        output)]
+        found = self._run(argv, path).stdout.decode("ascii", "replace")
+        found = found.split()[0] if found.split() else ""
+        if found != target.coder:
+            raise ConversionError("ImageMagick's output is %r, not %s"
+                                  % (found, target.coder))
+
+    def _limit_args(self):
+        settings = self.settings
+        return ["-limit", "memory", settings.imagemagick_memory_limit,
+                "-limit", "map", settings.imagemagick_memory_limit,
+                "-limit", "area", settings.imagemagick_area_limit,
+                "-limit", "disk", DISK_LIMIT,
+                "-limit", "time", str(math.ceil(settings.tool_timeout))]
+
+    def _commands(self):
+        return imagemagick_commands(self._env().get("PATH"))
+
+    def _env(self, path=None):
+        env = child_environment(self.settings.env)
+        env["MAGICK_CONFIGURE_PATH"] = POLICY_PATH
+        if path:
+            env["MAGICK_TEMPORARY_PATH"] = path
+            env["TMPDIR"] = path
+        return env
+
+    def _run(self, argv, path):
+        logger.debug("running %s", argv)
+        try:
+            return run_command(argv, self.settings.tool_timeout,
+                               env=self._env(path), cwd=path)
+        except ConversionError as error:
+            # The message goes to the client: no server paths in it.
+            message = str(error).replace(path + os.sep, "")
+            if message.endswith(": "):
+                # ImageMagick 6 loses some coder errors, such as a limit
+                # hit inside libpng, and then prints nothing at all.
+                message += ("no reason given (the image may exceed a "
+                            "resource limit)")
+            raise ConversionError(message)
+
+
+def check_data(data):
+    if not data:
+        raise InvalidRequest("the document is empty")
+
+
+def parse_format_list(text):
+    """``-list format`` lines such as ``  PNG* PNG  rw-  Portable...``."""
+    capabilities = {}
+    pattern = re.compile(r"^\s*([A-Z0-9-]+)\*?\s+\S+\s+([r-])([w-])[+-]\s")
+    for line in text.splitlines():
+        match = pattern.match(line)
+        if match:
+            name, read, write = match.groups()
+            capabilities[name] = (read + write).replace("-", "")
+    return capabilities
+
+
+def parse_identify_verbose(text):
+    """The ``Key: value`` lines of the first image's top level (indent 2),
+    capitalised; the ``Properties:`` block becomes a dict."""
+    metadata = {}
+    properties = {}
+    section = None
+    images = 0
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        key, _, value = line.strip().partition(": ")
+        if indent == 0:
+            images += 1
+            if images > 1:
+                break
+            continue
+        if indent == 2:
+            key = key.rstrip(":")
+            section = key
+            if value and key not in EXCLUDED_KEYS:
+                metadata[key.capitalize()] = value.strip()
+        elif indent == 4 and section == "Properties" and value:
+            if key not in EXCLUDED_PROPERTIES:
+                properties[key] = value.strip()
+    if properties:
+        metadata["Properties"] = properties
+    return metadata
