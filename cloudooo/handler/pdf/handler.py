@@ -1,0 +1,181 @@
+"""PDF text extraction and document information, with poppler and pypdf.
+
+* convert: pdf -> txt only (``pdftotext -enc UTF-8``).  Other targets raise
+  UnsupportedFormat: the registry sends them to the office handler.
+* get_metadata: ``pdfinfo -enc UTF-8`` lines, keys lower-cased with their
+  spaces kept as upstream cloudooo (``title``, ``producer``, ``pages``,
+  ``page size``, ``pdf version``...), values as pdfinfo prints them
+  (strings, ``pages`` included), plus ``MIMEType``.
+* set_metadata: pypdf rewrites the information dictionary, keeping every
+  page; it runs as a child process (``metadata_writer.py``) so that a
+  pathological document meets the same timeout as the other tools.
+"""
+
+import json
+import logging
+import os
+import sys
+
+from cloudooo.errors import ConversionError, InvalidRequest, UnsupportedFormat
+from cloudooo.handler.base import Handler
+from cloudooo.util import child_environment, run_command, temporary_directory
+
+logger = logging.getLogger(__name__)
+
+METADATA_WRITER = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                               "metadata_writer.py")
+
+TEXT_FORMATS = ("txt", "text")
+
+# Client keys (compared lower-case, without spaces or underscores) -> PDF
+# information keys.  Other keys become custom entries, '/' + capitalised as
+# upstream did.
+INFO_KEYS = {
+    "title": "/Title",
+    "author": "/Author",
+    "subject": "/Subject",
+    "keywords": "/Keywords",
+    "creator": "/Creator",
+    "producer": "/Producer",
+    "creationdate": "/CreationDate",
+    "moddate": "/ModDate",
+    "modificationdate": "/ModDate",
+}
+DATE_KEYS = ("/CreationDate", "/ModDate")
+
+# What pdfinfo computes from the file rather than reads from its information
+# dictionary: sent back by a client, these are skipped, not written.
+COMPUTED_KEYS = frozenset((
+    "pages", "encrypted", "pagesize", "pagerot", "filesize", "optimized",
+    "pdfversion", "tagged", "form", "javascript", "suspects",
+    "userproperties", "custommetadata", "metadatastream", "mimetype",
+    "data"))
+
+
+class PDFHandler(Handler):
+    """pdftotext, pdfinfo and pypdf behind the Handler contract."""
+
+    name = "pdf"
+
+    def convert(self, data, source_format, destination_format, zip=False,
+                refresh=False, conversion_kw=None):
+        """Return the text of the PDF, UTF-8; ``zip``, ``refresh`` and
+        ``conversion_kw`` are ignored."""
+        check_source(data, source_format)
+        if (destination_format or "").lower().lstrip(".") not in TEXT_FORMATS:
+            raise UnsupportedFormat(
+                "the pdf handler only extracts text (txt), not %r"
+                % destination_format)
+        with temporary_directory(self.settings.tmp_path) as path:
+            source = write_pdf(path, data)
+            output = os.path.join(path, "output.txt")
+            self._run(["pdftotext", "-enc", "UTF-8", source, output], path)
+            if not os.path.exists(output):
+                raise ConversionError("pdftotext wrote no text file")
+            with open(output, "rb") as stream:
+                return stream.read()
+
+    def get_metadata(self, data, source_format, base_document=False):
+        check_source(data, source_format)
+        with temporary_directory(self.settings.tmp_path) as path:
+            source = write_pdf(path, data)
+            result = self._run(["pdfinfo", "-enc", "UTF-8", source], path)
+        metadata = parse_pdfinfo(result.stdout.decode("utf-8", "replace"))
+        metadata["MIMEType"] = "application/pdf"
+        if base_document:
+            metadata["Data"] = data
+        return metadata
+
+    def set_metadata(self, data, source_format, metadata):
+        """Write ``metadata`` into the information dictionary.
+
+        Keys are matched case-insensitively (``title``, ``Title``); dates
+        must be PDF dates (``D:20110120135018+01'00'``); lists are joined
+        with ", "; keys pdfinfo computes (``pages``...) are skipped.
+        """
+        check_source(data, source_format)
+        info = info_dictionary(metadata)
+        with temporary_directory(self.settings.tmp_path) as path:
+            source = write_pdf(path, data)
+            output = os.path.join(path, "output.pdf")
+            self._run([sys.executable, METADATA_WRITER, source, output],
+                      path, input_bytes=json.dumps(info).encode("utf-8"),
+                      tool="pypdf")
+            if not os.path.exists(output) or os.path.getsize(output) == 0:
+                raise ConversionError("pypdf wrote an empty PDF")
+            with open(output, "rb") as stream:
+                return stream.read()
+
+    def allowed_conversion_formats(self, source_mimetype):
+        if (source_mimetype or "").split(";")[0].strip().lower() \
+                == "application/pdf":
+            return [("text/plain", "Plain text")]
+        return []
+
+    def allowed_extensions(self, source_extension):
+        if (source_extension or "").lower().lstrip(".") == "pdf":
+            return [("txt", "Plain text")]
+        return []
+
+    def _run(self, argv, path, input_bytes=None, tool=None):
+        logger.debug("running %s", argv)
+        try:
+            return run_command(argv, self.settings.tool_timeout,
+                               env=child_environment(self.settings.env),
+                               cwd=path, input_bytes=input_bytes, tool=tool)
+        except ConversionError as error:
+            # The message goes to the client: no server paths in it.
+            raise ConversionError(str(error).replace(path + os.sep, ""))
+
+
+def check_source(data, source_format):
+    if not data:
+        raise InvalidRequest("the document is empty")
+    if (source_format or "").lower().lstrip(".") != "pdf":
+        raise UnsupportedFormat("the pdf handler reads PDF, not %r"
+                                % source_format)
+
+
+def write_pdf(path, data):
+    filename = os.path.join(path, "input.pdf")
+    with open(filename, "wb") as stream:
+        stream.write(data)
+    return filename
+
+
+def parse_pdfinfo(text):
+    """``Page size:    842 x 539 pts`` -> ``{'page size': '842 x 539 pts'}``.
+    Only the first ':' separates: dates hold colons."""
+    metadata = {}
+    for line in text.splitlines():
+        key, separator, value = line.partition(":")
+        if separator and key.strip():
+            metadata[key.strip().lower()] = value.strip()
+    return metadata
+
+
+def info_dictionary(metadata):
+    if not isinstance(metadata, dict):
+        raise InvalidRequest("metadata must be a dict")
+    info = {}
+    for key, value in metadata.items():
+        plain = str(key).lower().replace(" ", "").replace("_", "")
+        if not plain or plain in COMPUTED_KEYS:
+            continue
+        name = INFO_KEYS.get(plain)
+        if name is None:
+            if not str(key).strip().isprintable() or "/" in str(key):
+                raise InvalidRequest("invalid metadata key %r" % key)
+            name = "/" + str(key).strip().replace(" ", "").capitalize()
+        if isinstance(value, (list, tuple)):
+            value = ", ".join(str(item) for item in value)
+        elif isinstance(value, dict):
+            raise InvalidRequest("metadata %r: a dict cannot be stored in a "
+                                 "PDF" % key)
+        value = str(value)
+        if name in DATE_KEYS and value and not value.startswith("D:"):
+            raise InvalidRequest(
+                "metadata %r must be a PDF date such as "
+                "D:20110120135018+01'00', not %r" % (key, value))
+        info[name] = value
+    return info
