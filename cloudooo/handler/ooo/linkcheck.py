@@ -29,9 +29,15 @@ HYPERLINK_TAGS = (
     "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}bookmark-ref",
 )
 OOXML_EXTERNAL_SAFE_TYPES = ("/hyperlink",)
+# Word fields that fetch their argument; only read inside field
+# instructions (w:instrText, w:fldSimple/@w:instr, RTF's \fldinst).
 FIELD_FETCHING = re.compile(
-    r"(INCLUDEPICTURE|INCLUDETEXT|IMPORT|LINK)\s+(\\\w\s+)*\"?([^\"\s}]+)",
-    re.IGNORECASE)
+    r"\b(INCLUDEPICTURE|INCLUDETEXT|IMPORT|LINK)\b\s+(\\\w\s+)*\"?"
+    r"([^\"\s}]+)", re.IGNORECASE)
+RTF_FIELD_INSTRUCTION = re.compile(r"\\fldinst\s*(\{[^}]*\}|[^}]*)")
+WORD_INSTRUCTION_TEXT = ("}instrText", "}delInstrText")
+WORD_INSTRUCTION_ATTRIBUTE = (
+    "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}instr")
 CSS_URL = re.compile(r"url\(\s*['\"]?([^'\")]+)", re.IGNORECASE)
 HTML_FETCHED_ATTRIBUTES = {
     "img": ("src", "srcset", "lowsrc", "dynsrc"),
@@ -107,13 +113,27 @@ def check_xml(data, where):
         if href is not None and element.tag not in HYPERLINK_TAGS:
             if is_unsafe_reference(href):
                 _refuse(href, where)
-    _check_fields(data.decode("utf-8", "replace"), where)
 
 
-def _check_fields(text, where):
+def _check_field_instruction(text, where):
     for match in FIELD_FETCHING.finditer(text):
         if is_unsafe_reference(match.group(3)):
             _refuse(match.group(3), where)
+
+
+def _check_word_fields(data, where):
+    try:
+        root = etree.fromstring(data, XML_PARSER)
+    except etree.XMLSyntaxError:
+        return
+    for element in root.iter():
+        if not isinstance(element.tag, str):
+            continue
+        if element.tag.endswith(WORD_INSTRUCTION_TEXT) and element.text:
+            _check_field_instruction(element.text, where)
+        instruction = element.get(WORD_INSTRUCTION_ATTRIBUTE)
+        if instruction:
+            _check_field_instruction(instruction, where)
 
 
 class _HtmlReferences(html.parser.HTMLParser):
@@ -173,10 +193,8 @@ def check_package(path):
                 check_xml(package.read(name), name)
             elif lowered.endswith(".rels"):
                 _check_relationships(package.read(name), name)
-            elif lowered.startswith(("word/", "xl/", "ppt/")) and \
-                    lowered.endswith(".xml"):
-                _check_fields(package.read(name).decode("utf-8", "replace"),
-                              name)
+            elif lowered.startswith("word/") and lowered.endswith(".xml"):
+                _check_word_fields(package.read(name), name)
 
 
 def _check_relationships(data, where):
@@ -210,4 +228,6 @@ def check_document(path, extension):
     elif data.lstrip().startswith(b"<?xml") or extension.startswith("fod"):
         check_xml(data, extension)
     elif extension == "rtf" or data.startswith(b"{\\rtf"):
-        _check_fields(data.decode("latin-1"), "RTF")
+        for instruction in RTF_FIELD_INSTRUCTION.findall(
+                data.decode("latin-1")):
+            _check_field_instruction(instruction, "RTF")
