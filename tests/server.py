@@ -163,12 +163,26 @@ class ServerProcess:
             return []
 
     def office_pids(self):
-        return sorted(child.pid for child in self.children()
-                      if child.name() == "soffice.bin")
+        """Live soffice.bin children (a zombie is not an office)."""
+        pids = []
+        for child in self.children():
+            try:
+                if child.name() == "soffice.bin" and \
+                        child.status() != psutil.STATUS_ZOMBIE:
+                    pids.append(child.pid)
+            except psutil.NoSuchProcess:
+                pass
+        return sorted(pids)
 
     def zombies(self):
-        return [child for child in self.children()
-                if child.status() == psutil.STATUS_ZOMBIE]
+        found = []
+        for child in self.children():
+            try:
+                if child.status() == psutil.STATUS_ZOMBIE:
+                    found.append(child)
+            except psutil.NoSuchProcess:
+                pass
+        return found
 
     def stop(self, signum=signal.SIGTERM, timeout=30):
         """Signal the server; return the pids of its children that outlived
