@@ -1,0 +1,105 @@
+"""ffmpeg, ImageMagick and PDF handlers through the server and the registry."""
+
+import os
+import xmlrpc.client
+
+import pytest
+
+from tests import media_fixtures
+from tests.server import b64, unb64
+
+
+def convert(proxy, data, source, destination):
+    return unb64(proxy.convertFile(b64(data), source, destination))
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers(server):
+    yield
+    assert os.listdir(server.tmp_path) == []
+
+
+def test_video_conversions_are_probed(proxy):
+    video = media_fixtures.ogv_video()
+    formats, streams = media_fixtures.ffprobe(convert(proxy, video, "ogv",
+                                                      "webm"))
+    assert "webm" in formats
+    assert {"video:vp9", "audio:opus"} <= set(streams)
+    formats, streams = media_fixtures.ffprobe(convert(proxy, video, "ogv",
+                                                      "mp4"))
+    assert "mp4" in formats and "video:h264" in streams
+    formats, streams = media_fixtures.ffprobe(convert(proxy, video, "ogv",
+                                                      "mp3"))
+    assert formats == ["mp3"] and streams == ["audio:mp3"]
+
+
+def test_video_metadata_round_trip(proxy):
+    video = b64(media_fixtures.ogv_video())
+    metadata = proxy.getFileMetadataItemList(video, "ogv")
+    assert metadata["Title"] == media_fixtures.FIXTURE_TITLE
+    assert metadata["MIMEType"] == "video/ogg"
+    updated = proxy.updateFileMetadata(video, "ogv", {"title": "Renamed"})
+    assert proxy.getFileMetadataItemList(updated, "ogv")["Title"] == \
+        "Renamed"
+
+
+def test_video_formats_listed(proxy):
+    mimetypes = {item[0] for item in proxy.getAllowedConversionFormatList(
+        "video/ogg")}
+    assert {"video/webm", "video/mp4", "audio/mpeg"} <= mimetypes
+    extensions = {item[0] for item in proxy.getAllowedExtensionList(
+        {"extension": "ogv"})}
+    assert {"webm", "mp4", "mp3"} <= extensions
+
+
+def test_images(proxy):
+    png = media_fixtures.magick_image("rose:", "png")
+    jpeg = convert(proxy, png, "png", "jpg")
+    assert media_fixtures.identify(jpeg)[0] == "JPEG"
+    metadata = proxy.getFileMetadataItemList(b64(png), "png")
+    assert metadata["Compression"] == "Zip"
+    assert "image/jpeg" in {item[0] for item in
+                            proxy.getAllowedConversionFormatList("image/png")}
+
+
+def test_pdf_text_metadata_and_page_image(proxy):
+    pdf = media_fixtures.pdf_document(("First page", "Second page"),
+                                      "Fixture PDF")
+    assert b"Second page" in convert(proxy, pdf, "pdf", "txt")
+    metadata = proxy.getFileMetadataItemList(b64(pdf), "pdf")
+    assert (metadata["title"], metadata["pages"]) == ("Fixture PDF", "2")
+    updated = unb64(proxy.updateFileMetadata(b64(pdf), "pdf",
+                                             {"title": "Retitled"}))
+    assert media_fixtures.pdf_pages(updated) == 2
+    assert proxy.getFileMetadataItemList(b64(updated), "pdf")["title"] == \
+        "Retitled"
+    assert convert(proxy, pdf, "pdf", "png").startswith(b"\x89PNG")
+    odg = convert(proxy, pdf, "pdf", "odg")  # other targets: LibreOffice
+    assert odg[:2] == b"PK"
+
+
+def test_bad_media_get_faults(proxy):
+    video = media_fixtures.ogv_video()
+    for call in (lambda: proxy.convertFile(b64(video), "ogv", "xyz"),
+                 lambda: proxy.convertFile(b64(video[:200]), "ogv", "webm"),
+                 lambda: proxy.convertFile(b64(os.urandom(2000)), "png",
+                                           "jpg"),
+                 lambda: proxy.convertFile(b64(b"%PDF-1.4 broken"), "pdf",
+                                           "txt")):
+        with pytest.raises(xmlrpc.client.Fault) as caught:
+            call()
+        assert caught.value.faultCode in (3, 4), caught.value.faultString
+
+
+def test_corpus_media(proxy, corpus):
+    metadata = proxy.getFileMetadataItemList(
+        b64((corpus / "test.ogv").read_bytes()), "ogv")
+    assert metadata["Encoder"] == "Lavf52.64.2"
+    jpeg = convert(proxy, (corpus / "test.png").read_bytes(), "png", "jpg")
+    assert jpeg.startswith(b"\xff\xd8\xff")
+    pdf_metadata = proxy.getFileMetadataItemList(
+        b64((corpus / "test.pdf").read_bytes()), "pdf")
+    assert pdf_metadata["title"] == "Free Cloud Alliance Presentation"
+    formats, _streams = media_fixtures.ffprobe(convert(
+        proxy, (corpus / "test.ogg").read_bytes(), "ogg", "mp3"))
+    assert formats == ["mp3"]
