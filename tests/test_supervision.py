@@ -212,3 +212,30 @@ def test_document_that_stalls_twice_is_quarantined(make_server):
     assert time.monotonic() - started < 1.0
     assert server.office_pids() == [office_pid]  # nobody was killed
     assert_whole(server, 1)
+
+
+def test_idle_instances_sleep_and_wake_on_demand(make_server):
+    server = make_server(office_pool_size=1, time_before_sleep=1,
+                         monitor_interval=0.5)
+    assert convert(server.proxy(), small_document()).startswith(PDF_MAGIC)
+    wait_for(lambda: server.office_pids() == [], 15, "idle soffice stopped")
+    assert "idle for" in server.log()
+    assert convert(server.proxy(), small_document(1)).startswith(PDF_MAGIC)
+    assert "starting on demand" in server.log()
+    assert len(server.office_pids()) == 1
+
+
+def test_orphan_of_a_killed_server_is_terminated_at_start(make_server,
+                                                          tmp_path):
+    first = make_server(office_pool_size=1)
+    [orphan] = first.office_pids()
+    os.kill(first.pid, signal.SIGKILL)  # no chance to stop its soffice
+    first.process.wait(10)
+    first.pid = None
+    assert psutil.pid_exists(orphan)
+    settings = dict(first.settings)
+    second = make_server(**settings)
+    wait_for(lambda: not psutil.pid_exists(orphan) or psutil.Process(
+        orphan).status() == psutil.STATUS_ZOMBIE, 10, "orphan stopped")
+    assert "terminating orphan soffice pid %d" % orphan in second.log()
+    assert_whole(second, 1)
