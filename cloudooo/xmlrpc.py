@@ -62,6 +62,27 @@ class Dispatcher(SimpleXMLRPCDispatcher):
                                       "internal error: %s" % (
                                           error or type(error).__name__))
 
+    def _marshaled_dispatch(self, data, dispatch_method=None, path=None):
+        """Parse once, dispatch, marshal; a malformed body is the client's
+        error, not a Python repr (as the base class would answer)."""
+        try:
+            params, method = xmlrpc.client.loads(data,
+                                                 use_builtin_types=False)
+        except Exception as error:
+            response = xmlrpc.client.dumps(xmlrpc.client.Fault(
+                InvalidRequest.fault_code,
+                "malformed XML-RPC request: %s" % error),
+                methodresponse=True, allow_none=True)
+            return response.encode("utf-8")
+        try:
+            response = xmlrpc.client.dumps(
+                (self._dispatch(method, params),), methodresponse=True,
+                allow_none=True, encoding="utf-8")
+        except xmlrpc.client.Fault as fault:
+            response = xmlrpc.client.dumps(fault, allow_none=True,
+                                           encoding="utf-8")
+        return response.encode("utf-8", "xmlcharrefreplace")
+
     def system_methodSignature(self, method_name):
         """Parameter names, as upstream has no typed signatures."""
         function = self.funcs.get(method_name)

@@ -418,6 +418,19 @@ def test_introspection(proxy):
         "conversion_kw"]]
 
 
+def test_malformed_request_body(server):
+    request = urllib.request.Request(
+        "http://127.0.0.1:%d/RPC2" % server.port, data=b"<methodCall><oops",
+        headers={"Content-Type": "text/xml"})
+    with urllib.request.urlopen(request) as response:
+        body = response.read().decode()
+    with pytest.raises(xmlrpc.client.Fault) as caught:
+        xmlrpc.client.loads(body)
+    assert caught.value.faultCode == 2
+    assert "malformed XML-RPC request" in caught.value.faultString
+    assert "<class" not in caught.value.faultString
+
+
 def test_http_methods_and_cors(server):
     root = "http://127.0.0.1:%d/" % server.port
     with urllib.request.urlopen(root) as response:

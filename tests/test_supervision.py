@@ -239,3 +239,18 @@ def test_orphan_of_a_killed_server_is_terminated_at_start(make_server,
         orphan).status() == psutil.STATUS_ZOMBIE, 10, "orphan stopped")
     assert "terminating orphan soffice pid %d" % orphan in second.log()
     assert_whole(second, 1)
+
+
+def test_queue_timeout_gives_a_busy_fault(make_server):
+    server = make_server(office_pool_size=1, queue_timeout=1)
+    with concurrent.futures.ThreadPoolExecutor(1) as executor:
+        future = executor.submit(convert, server.proxy(), long_document())
+        busy_office_pid(server)
+        started = time.monotonic()
+        with pytest.raises(xmlrpc.client.Fault) as caught:
+            convert(server.proxy(), small_document())
+        assert time.monotonic() - started < 5
+        assert future.result(timeout=120).startswith(PDF_MAGIC)
+    assert caught.value.faultCode == 7
+    assert "queue_timeout" in caught.value.faultString
+    assert_whole(server, 1)
