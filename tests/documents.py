@@ -5,27 +5,17 @@ turns it into odt, doc, docx, ods, xlsx, odp... for the tests that need them.
 """
 
 import io
-import struct
 import zipfile
-import zlib
 from xml.sax.saxutils import escape
 
-NAMESPACES = (
-    'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
-    'xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0" '
-    'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
-    'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
-    'xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" '
-    'xmlns:presentation="urn:oasis:names:tc:opendocument:xmlns:'
-    'presentation:1.0" '
-    'xmlns:svg="urn:oasis:names:tc:opendocument:xmlns:'
-    'svg-compatible:1.0" '
-    'xmlns:fo="urn:oasis:names:tc:opendocument:xmlns:'
-    'xsl-fo-compatible:1.0" '
-    'xmlns:xlink="http://www.w3.org/1999/xlink" '
-    'xmlns:meta="urn:oasis:names:tc:opendocument:xmlns:meta:1.0" '
-    'xmlns:dc="http://purl.org/dc/elements/1.1/" '
-    'xmlns:office_ooo="http://openoffice.org/2009/office"')
+from tests import odt_fixtures
+
+# The granulator fixtures' namespaces (they end with office:version), plus
+# the ones metadata and presentations need.
+NAMESPACES = odt_fixtures.NAMESPACES + (
+    ' xmlns:meta="urn:oasis:names:tc:opendocument:xmlns:meta:1.0"'
+    ' xmlns:presentation="urn:oasis:names:tc:opendocument:xmlns:'
+    'presentation:1.0"')
 
 ODT_MIMETYPE = "application/vnd.oasis.opendocument.text"
 
@@ -47,7 +37,7 @@ def _meta(title, subject, keywords, user_defined):
 def flat_document(mimetype, body, title="", subject="", keywords=(),
                   user_defined=None):
     return ('<?xml version="1.0" encoding="UTF-8"?>\n'
-            '<office:document %s office:version="1.3" '
+            '<office:document %s '
             'office:mimetype="%s">%s<office:body>%s</office:body>'
             '</office:document>' % (
                 NAMESPACES, mimetype,
@@ -100,26 +90,18 @@ def fodg():
 
 def png(width=4, height=4, rgb=(200, 30, 30)):
     """A real PNG image, made without any image library."""
-    def chunk(kind, data):
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
-    row = b"\x00" + bytes(rgb) * width
-    return (b"\x89PNG\r\n\x1a\n"
-            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0,
-                                         0, 0))
-            + chunk(b"IDAT", zlib.compress(row * height))
-            + chunk(b"IEND", b""))
+    return odt_fixtures.png(rgb, width, height)
 
 
 def odt_package(content_body, pictures=None, title=""):
     """A zipped ODT with ``pictures`` ({name: bytes}) under Pictures/."""
     pictures = pictures or {}
     content = ('<?xml version="1.0" encoding="UTF-8"?>\n'
-               '<office:document-content %s office:version="1.3">'
+               '<office:document-content %s>'
                '<office:body><office:text>%s</office:text></office:body>'
                '</office:document-content>' % (NAMESPACES, content_body))
     meta = ('<?xml version="1.0" encoding="UTF-8"?>\n'
-            '<office:document-meta %s office:version="1.3">%s'
+            '<office:document-meta %s>%s'
             '</office:document-meta>' % (NAMESPACES,
                                          _meta(title, "", (), None)))
     entries = "".join(
@@ -134,16 +116,10 @@ def odt_package(content_body, pictures=None, title=""):
         'manifest:media-type="text/xml"/><manifest:file-entry '
         'manifest:full-path="meta.xml" manifest:media-type="text/xml"/>%s'
         '</manifest:manifest>' % (ODT_MIMETYPE, entries))
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as package:
-        package.writestr(zipfile.ZipInfo("mimetype"), ODT_MIMETYPE)
-        package.writestr("META-INF/manifest.xml", manifest,
-                         zipfile.ZIP_DEFLATED)
-        package.writestr("content.xml", content, zipfile.ZIP_DEFLATED)
-        package.writestr("meta.xml", meta, zipfile.ZIP_DEFLATED)
-        for name, data in pictures.items():
-            package.writestr("Pictures/" + name, data)
-    return buffer.getvalue()
+    files = {"META-INF/manifest.xml": manifest, "content.xml": content,
+             "meta.xml": meta}
+    files.update(("Pictures/" + name, data) for name, data in pictures.items())
+    return odt_fixtures.package(files, ODT_MIMETYPE)
 
 
 def image_frame(href, name="image1"):
