@@ -80,6 +80,22 @@ DOCUMENT_SERVICES = ("com.sun.star.text.GlobalDocument",
                      "com.sun.star.drawing.DrawingDocument")
 
 
+class LoadedDocument:
+    """A loaded component with the facts read once from its load arguments.
+
+    Every UNO call is a round trip to soffice; ``getArgs()`` answers both
+    questions (filter and kind) in one.
+    """
+
+    def __init__(self, component):
+        self.component = component
+        args = {prop.Name: prop.Value for prop in component.getArgs()}
+        self.filter_name = args.get("FilterName", "")
+        self.service = args.get("DocumentService") or next(
+            (service for service in DOCUMENT_SERVICES
+             if component.supportsService(service)), "")
+
+
 def reply(message):
     REPLY_STREAM.write(json.dumps(message) + "\n")
     REPLY_STREAM.flush()
@@ -163,36 +179,36 @@ class Office:
         document = self._load(request)
         try:
             if request.get("refresh"):
-                self._refresh(document)
+                self._refresh(document.component)
             if request.get("script"):
-                self._run_script(document, request["script"])
+                self._run_script(document.component, request["script"])
             self._store(document, request)
         finally:
-            self._close(document)
+            self._close(document.component)
         return True
 
     def get_metadata(self, request):
         document = self._load(request)
         try:
-            metadata = self._read_properties(document)
-            metadata["FilterName"] = self._load_filter(document)
-            metadata["DocumentService"] = self._service(document)
+            metadata = self._read_properties(document.component)
+            metadata["FilterName"] = document.filter_name
+            metadata["DocumentService"] = document.service
             if request.get("output"):
                 self._store(document, request)
         finally:
-            self._close(document)
+            self._close(document.component)
         return metadata
 
     def set_metadata(self, request):
         document = self._load(request)
         try:
-            self._write_properties(document, request["metadata"])
+            self._write_properties(document.component, request["metadata"])
             # Written back in the format it came in.
-            request = dict(request, targets={self._service(document): {
-                "filter": self._load_filter(document)}})
+            request = dict(request, targets={document.service: {
+                "filter": document.filter_name}})
             self._store(document, request)
         finally:
-            self._close(document)
+            self._close(document.component)
         return True
 
     # -- helpers ------------------------------------------------------------
@@ -204,55 +220,42 @@ class Office:
                         "ReadOnly": False}
         load_options.update(request.get("load_options") or {})
         try:
-            document = self.desktop.loadComponentFromURL(
+            component = self.desktop.loadComponentFromURL(
                 file_url(request["input"]), "_blank", 0,
                 properties(load_options))
         except (IllegalArgumentException, IOException) as error:
             raise LoadError("LibreOffice cannot open this document: %s"
                             % (error.Message or type(error).__name__))
-        if document is None:
+        if component is None:
             # Truncated or undecodable files come back as None, no exception.
             raise LoadError("LibreOffice cannot open this document "
                             "(corrupt, or not of the type its format says)")
-        if self._load_filter(document) in request.get("refuse_filters", ()):
+        document = LoadedDocument(component)
+        if document.filter_name in request.get("refuse_filters", ()):
             # Garbage named .doc opens as plain text and "converts".
-            self._close(document)
+            self._close(component)
             raise LoadError("this is not a valid %s document: LibreOffice "
                             "could only read it as plain text"
                             % request.get("source_format", "binary"))
         return document
 
     @staticmethod
-    def _load_filter(document):
-        for prop in document.getArgs():
-            if prop.Name == "FilterName":
-                return prop.Value
-        return ""
-
-    @staticmethod
-    def _service(document):
-        for service in DOCUMENT_SERVICES:
-            if document.supportsService(service):
-                return service
-        return ""
-
-    def _store(self, document, request):
+    def _store(document, request):
         """Store with the target matching the document's kind.
 
         ``targets`` maps a document service to {"filter", "store_options"}:
         the server cannot know the kind before LibreOffice has loaded it.
         """
-        service = self._service(document)
-        target = request["targets"].get(service)
+        target = request["targets"].get(document.service)
         if target is None:
             raise UnsupportedExport(
                 "a %s cannot be saved in this format"
-                % (service.rsplit(".", 1)[-1] or "document of this kind"))
+                % (document.service.rsplit(".", 1)[-1]
+                   or "document of this kind"))
         store_options = {"FilterName": target["filter"], "Overwrite": True}
         store_options.update(target.get("store_options") or {})
-        document.storeToURL(file_url(request["output"]),
-                            properties(store_options))
-        return service
+        document.component.storeToURL(file_url(request["output"]),
+                                      properties(store_options))
 
     @staticmethod
     def _close(document):
