@@ -1,0 +1,835 @@
+"""cloudooo against its floor and against one-shot soffice, in one run.
+
+    .venv/bin/python bench/bench.py        (or: make bench; ~3-5 minutes)
+
+Starts a server with office_pool_size = 1, one with office_pool_size = 2
+(tests.server.ServerProcess, real ``cloudooo serve``) and a bare UNO client
+on a soffice.bin of its own (bench/uno_floor.py under /usr/bin/python3),
+then measures on the same inputs, interleaved round by round so that
+machine noise hits every side alike:
+
+1. floor: load + store + close on a warm bridge, same load options and
+   export filters as cloudooo's worker;
+2. ours: convertFile through xmlrpc.client (client wall time, base64 both
+   ways included), pool of 1, warm;
+3. one-shot: ``soffice --headless --convert-to EXT:FILTER[:JSON] --outdir``
+   with a private, already created profile;
+4. throughput with 4 client threads, pool of 1 against pool of 2;
+5. peak RSS of each server process and of every soffice.bin (psutil).
+
+Inputs: small documents generated through the server from tests.documents'
+flat ODF, plus ../shared/corpus/ when that folder exists.  Everything
+started is stopped (servers, soffice, temporary directories) on the way out,
+also on errors and Ctrl-C.
+"""
+
+import argparse
+import json
+import os
+import queue
+import selectors
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import xmlrpc.client
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT))
+
+import psutil  # noqa: E402
+
+from tests import documents  # noqa: E402
+from tests.server import ServerProcess, b64, unb64  # noqa: E402
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+UNO_PYTHON = "/usr/bin/python3"
+FLOOR_SCRIPT = PROJECT / "bench" / "uno_floor.py"
+SOFFICE_WRAPPER = "/usr/bin/soffice"
+
+# Targets.
+LATENCY_TARGET = 1.3       # ours / floor, median, every row: at most
+SCALING_TARGET = 1.8       # throughput pool2 / pool1: at least
+
+# Repetitions, sized for about 3-5 minutes on a 2-core machine.
+WARMUP_CALLS = 2           # per row and side, before measuring
+ROUNDS = 60                # measured floor + ours calls per row
+ONESHOT_RUNS = 5           # measured one-shot runs per row, spread out
+THROUGHPUT_JOBS = 80       # conversions per throughput run
+THROUGHPUT_RUNS = 9        # runs per pool size, pool1/pool2 alternated
+CLIENT_THREADS = 4
+
+# Time limits (seconds): every wait in this script is bounded.
+START_TIMEOUT = 120        # a server or the floor up and connected
+CALL_TIMEOUT = 120         # one XML-RPC call, one floor request
+ONESHOT_TIMEOUT = 120      # one soffice --convert-to run
+STOP_TIMEOUT = 30
+RSS_SAMPLE_SECONDS = 0.1
+TREE_LIST_SECONDS = 1.0    # how often the sampler looks for new processes
+
+# Recycling would put a soffice restart into some measured calls; the
+# floor never restarts.  The default (100) costs one restart per 100 calls.
+SERVER_SETTINGS = {"limit_number_request": 0, "timeout_response": 120,
+                   "queue_timeout": 120}
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    source: str
+    destination: str
+    filter: str             # what cloudooo's filter catalogue picks
+    filter_data: dict = None
+
+
+PDF_A1 = {"SelectPdfVersion": 1}
+CASES = (
+    Case("odt->pdf", "odt", "pdf", "writer_pdf_Export", PDF_A1),
+    Case("docx->pdf", "docx", "pdf", "writer_pdf_Export", PDF_A1),
+    Case("doc->odt", "doc", "odt", "writer8"),
+    Case("ods->xlsx", "ods", "xlsx", "Calc Office Open XML"),
+    Case("odp->pdf", "odp", "pdf", "impress_pdf_Export",
+         dict(PDF_A1, ExportNotesPages=True)),
+)
+THROUGHPUT_CASES = ("odt->pdf", "docx->pdf")
+
+
+@dataclass
+class Row:
+    """One case on one input, with its measurements."""
+    case: Case
+    origin: str             # "generated" or "corpus"
+    path: Path
+    floor_ms: list
+    ours_ms: list
+    oneshot_ms: list
+
+    @property
+    def label(self):
+        return "%s %s" % (self.case.name, self.origin)
+
+
+STARTED = time.monotonic()
+
+
+def log(message, *args):
+    """Progress on stderr, with seconds since the start."""
+    print("bench [%4.0f s]: %s" % (time.monotonic() - STARTED,
+                                   message % args if args else message),
+          file=sys.stderr, flush=True)
+
+
+def check_output(data, destination, what):
+    """Refuse a measurement whose output is not a document of its kind."""
+    magic = b"%PDF-" if destination == "pdf" else b"PK\x03\x04"
+    if not data.startswith(magic):
+        raise RuntimeError("%s: output is not a %s file (%d bytes, %r)"
+                           % (what, destination, len(data), data[:16]))
+
+
+def median(values):
+    return statistics.median(values)
+
+
+def p90(values):
+    if len(values) < 2:
+        return values[0]
+    return statistics.quantiles(values, n=10, method="inclusive")[8]
+
+
+# -- ours: XML-RPC ------------------------------------------------------------
+
+class TimeoutTransport(xmlrpc.client.Transport):
+    """xmlrpc.client's keep-alive transport with a socket timeout."""
+
+    def make_connection(self, host):
+        connection = super().make_connection(host)
+        connection.timeout = CALL_TIMEOUT
+        return connection
+
+
+def proxy_for(server):
+    return xmlrpc.client.ServerProxy(server.url, allow_none=True,
+                                     transport=TimeoutTransport())
+
+
+def convert_ours(proxy, data, case):
+    """One convertFile as a client sees it; (milliseconds, output bytes)."""
+    started = time.perf_counter()
+    result = unb64(proxy.convertFile(b64(data), case.source,
+                                     case.destination))
+    return (time.perf_counter() - started) * 1000.0, result
+
+
+# -- the floor: bench/uno_floor.py --------------------------------------------
+
+class FloorClient:
+    """The uno_floor.py child and its JSON-lines channel."""
+
+    def __init__(self, workdir):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.popen = None
+        self.ready = {}
+        self._buffer = b""
+
+    @property
+    def soffice_pid(self):
+        return self.ready.get("soffice_pid")
+
+    def start(self):
+        with open(self.workdir / "floor.log", "wb") as stderr:
+            self.popen = subprocess.Popen(
+                [UNO_PYTHON, str(FLOOR_SCRIPT), "--start-timeout",
+                 str(START_TIMEOUT)], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=stderr,
+                start_new_session=True)
+        self.ready = self._read(START_TIMEOUT + 10)
+        if not self.ready.get("ready"):
+            raise RuntimeError("UNO floor did not start: %s\n%s" % (
+                self.ready.get("error"), self.log()))
+        return self
+
+    def log(self):
+        try:
+            return (self.workdir / "floor.log").read_text(
+                errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def convert(self, path, case, repeat=1):
+        """Milliseconds of ``repeat`` conversions; the output file path."""
+        output = self.workdir / ("out." + case.destination)
+        request = {"input": str(path), "output": str(output),
+                   "filter": case.filter, "filter_data": case.filter_data,
+                   "repeat": repeat}
+        self.popen.stdin.write(json.dumps(request).encode() + b"\n")
+        self.popen.stdin.flush()
+        answer = self._read(CALL_TIMEOUT * repeat)
+        if not answer.get("ok"):
+            raise RuntimeError("floor %s on %s: %s"
+                               % (case.name, path, answer.get("error")))
+        return answer["ms"], output
+
+    def _read(self, timeout):
+        deadline = time.monotonic() + timeout
+        stdout = self.popen.stdout
+        with selectors.DefaultSelector() as selector:
+            selector.register(stdout, selectors.EVENT_READ)
+            while b"\n" not in self._buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not selector.select(remaining):
+                    raise RuntimeError("UNO floor: no answer within %s s"
+                                       % timeout)
+                chunk = os.read(stdout.fileno(), 65536)
+                if not chunk:
+                    raise RuntimeError("UNO floor exited (code %s):\n%s"
+                                       % (self.popen.poll(), self.log()))
+                self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def stop(self):
+        """End of input makes the floor stop its soffice; TERM, then KILL
+        if it does not.  Its soffice is killed by PID if still there."""
+        popen, self.popen = self.popen, None
+        if popen is None:
+            return
+        try:
+            popen.stdin.close()
+        except OSError:
+            pass
+        for signum in (None, signal.SIGTERM, signal.SIGKILL):
+            if signum is not None and popen.poll() is None:
+                popen.send_signal(signum)
+            try:
+                popen.wait(10)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        popen.stdout.close()
+        # Normally done by the floor itself; not when it had to be killed.
+        pid = self.soffice_pid
+        if pid and psutil.pid_exists(pid):
+            try:
+                office = psutil.Process(pid)
+                if office.name() == "soffice.bin" and any(
+                        "cloudooo-floor-" in part for part in office.cmdline()):
+                    office.kill()
+                    office.wait(10)
+            except psutil.Error:
+                pass
+        tempdir = self.ready.get("tempdir") or ""
+        if os.path.basename(tempdir).startswith("cloudooo-floor-"):
+            shutil.rmtree(tempdir, ignore_errors=True)
+
+
+# -- one-shot soffice --convert-to ------------------------------------------
+
+def oneshot_spec(case):
+    """``EXT:FILTER[:JSON]``: the same filter and options as the others
+    (JSON filter options on the command line work since LibreOffice 7.4)."""
+    spec = "%s:%s" % (case.destination, case.filter)
+    if case.filter_data:
+        options = {}
+        for name, value in case.filter_data.items():
+            if isinstance(value, bool):
+                options[name] = {"type": "boolean",
+                                 "value": "true" if value else "false"}
+            else:
+                options[name] = {"type": "long", "value": str(value)}
+        spec += ":" + json.dumps(options, separators=(",", ":"))
+    return spec
+
+
+class OneShot:
+    """``soffice --convert-to`` runs sharing one private profile."""
+
+    def __init__(self, workdir):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.profile_url = (self.workdir / "profile").as_uri()
+        self._runs = 0
+
+    def convert(self, path, case):
+        """Milliseconds of one run; checks its output."""
+        self._runs += 1
+        run_dir = self.workdir / ("run-%d" % self._runs)
+        input_path = run_dir / ("document." + case.source)
+        output_dir = run_dir / "out"
+        output_dir.mkdir(parents=True)
+        shutil.copyfile(path, input_path)
+        argv = [SOFFICE_WRAPPER, "-env:UserInstallation=" + self.profile_url,
+                "--headless", "--invisible", "--norestore", "--nologo",
+                "--nodefault", "--convert-to", oneshot_spec(case),
+                "--outdir", str(output_dir), str(input_path)]
+        started = time.perf_counter()
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        try:
+            output, _ = process.communicate(timeout=ONESHOT_TIMEOUT)
+        except BaseException:
+            # Timeout or Ctrl-C: the wrapper's whole session goes.
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait()
+            raise
+        elapsed = (time.perf_counter() - started) * 1000.0
+        result = output_dir / ("document." + case.destination)
+        if process.returncode != 0 or not result.exists():
+            raise RuntimeError("one-shot %s failed (exit %s): %s" % (
+                case.name, process.returncode,
+                output.decode(errors="replace")[-500:]))
+        check_output(result.read_bytes(), case.destination,
+                     "one-shot " + case.name)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return elapsed
+
+
+# -- memory and CPU ---------------------------------------------------------
+
+def process_kind(process):
+    """What a process under a server is: soffice.bin, uno worker, helper."""
+    name = process.name()
+    if name == "soffice.bin":
+        return "soffice.bin"
+    if name.startswith("python"):
+        return "uno worker"
+    return "helper"
+
+
+class CpuAccount:
+    """CPU seconds spent per component while a server is under load: the
+    client (this process), the server, its uno workers, its soffice.bin
+    (with their helpers) and everything else on the machine."""
+
+    CATEGORIES = ("client", "server", "uno worker", "soffice.bin", "other")
+
+    def __init__(self):
+        self.seconds = dict.fromkeys(self.CATEGORIES, 0.0)
+        self.busy_seconds = 0.0
+        self.wall_seconds = 0.0
+        self.jobs = 0
+
+    @staticmethod
+    def snapshot(server_pid):
+        """({pid: (category, cpu seconds)}, machine busy seconds)."""
+        result = {}
+        try:
+            root = psutil.Process(server_pid)
+            processes = [(psutil.Process(), "client"), (root, "server")] + [
+                (child, None) for child in root.children(recursive=True)]
+        except psutil.Error:
+            processes = []
+        for process, category in processes:
+            try:
+                category = category or process_kind(process)
+                times = process.cpu_times()
+            except psutil.Error:
+                continue
+            if category == "helper":
+                category = "soffice.bin"
+            result[process.pid] = (category, times.user + times.system)
+        machine = psutil.cpu_times()
+        # guest time is already in user; steal and iowait are not ours.
+        busy = machine.user + machine.nice + machine.system + \
+            getattr(machine, "irq", 0.0) + getattr(machine, "softirq", 0.0)
+        return result, busy
+
+    def add(self, before, after, wall_seconds, jobs):
+        (processes_before, busy_before), (processes_after, busy_after) = \
+            before, after
+        ours = 0.0
+        for pid, (category, seconds) in processes_after.items():
+            spent = seconds - processes_before.get(pid, (category, 0.0))[1]
+            self.seconds[category] += spent
+            ours += spent
+        busy = busy_after - busy_before
+        self.seconds["other"] += max(0.0, busy - ours)
+        self.busy_seconds += busy
+        self.wall_seconds += wall_seconds
+        self.jobs += jobs
+
+    def per_job_ms(self, category):
+        return 1000.0 * self.seconds[category] / max(1, self.jobs)
+
+    def ours_per_job_ms(self):
+        return sum(self.per_job_ms(category)
+                   for category in self.CATEGORIES if category != "other")
+
+
+class RssSampler:
+    """Peak RSS of process trees, per phase, sampled in a thread.
+
+    Listing a tree reads every /proc entry, so trees are listed once a
+    second and only their known members' RSS is read at each sample: the
+    sampler runs on the cores it measures and must stay cheap.
+    """
+
+    def __init__(self, interval=RSS_SAMPLE_SECONDS):
+        self.interval = interval
+        self.roots = {}                # owner -> pid of the tree's root
+        self.phase = "start-up"
+        self.peaks = {}                # (phase, owner, kind, pid) -> bytes
+        self._members = []             # [(owner, kind, psutil.Process)]
+        self._listed_at = float("-inf")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="rss-sampler",
+                                        daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(5)
+
+    def _loop(self):
+        while not self._stop.wait(self.interval):
+            if time.monotonic() - self._listed_at >= TREE_LIST_SECONDS:
+                self._list_members()
+            for owner, kind, process in self._members:
+                try:
+                    rss = process.memory_info().rss
+                except psutil.Error:
+                    continue
+                key = (self.phase, owner, kind, process.pid)
+                if rss > self.peaks.get(key, 0):
+                    self.peaks[key] = rss
+
+    def _list_members(self):
+        self._listed_at = time.monotonic()
+        members = []
+        for owner, pid in list(self.roots.items()):
+            try:
+                root = psutil.Process(pid)
+                members.append((owner, "root", root))
+                for child in root.children(recursive=True):
+                    kind = process_kind(child)
+                    # Short-lived helpers soffice forks (named after the
+                    # forking thread, e.g. cppu_threadpool) are left out.
+                    if kind != "helper":
+                        members.append((owner, kind, child))
+            except psutil.Error:
+                continue
+        self._members = members
+
+    def table(self):
+        """[(owner, kind, pid, peak in throughput phase, peak overall)]."""
+        overall = {}
+        for (phase, owner, kind, pid), rss in self.peaks.items():
+            key = (owner, kind, pid)
+            overall[key] = max(overall.get(key, 0), rss)
+        return [(owner, kind, pid,
+                 self.peaks.get(("throughput", owner, kind, pid)), rss)
+                for (owner, kind, pid), rss in sorted(
+                    overall.items(), key=lambda item: (
+                        item[0][0], item[0][1] != "root", item[0][1],
+                        item[0][2]))]
+
+
+# -- the run ----------------------------------------------------------------
+
+def machine():
+    model = "unknown"
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory_kb = 0
+    with open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemTotal:"):
+                memory_kb = int(line.split()[1])
+    return {"nproc": len(os.sched_getaffinity(0)), "cpu": model,
+            "memory_gib": memory_kb / 1024 ** 2,
+            "load": os.getloadavg()}
+
+
+def start_all(starters):
+    """Run the start() callables in parallel; raise the first failure."""
+    failures = []
+
+    def run(start):
+        try:
+            start()
+        except BaseException as error:  # reported in the main thread
+            failures.append(error)
+
+    threads = [threading.Thread(target=run, args=(start,), daemon=True)
+               for start in starters]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(START_TIMEOUT + 30)
+    if any(thread.is_alive() for thread in threads):
+        raise RuntimeError("start-up did not finish within %s s"
+                           % (START_TIMEOUT + 30))
+    if failures:
+        raise failures[0]
+
+
+def make_inputs(server, directory):
+    """The generated inputs, made by the server from flat ODF."""
+    proxy = proxy_for(server)
+    directory.mkdir(parents=True)
+
+    def convert(data, source, destination):
+        return unb64(proxy.convertFile(b64(data), source, destination))
+
+    odt = convert(documents.fodt(), "fodt", "odt")
+    made = {"odt": odt,
+            "docx": convert(odt, "odt", "docx"),
+            "doc": convert(odt, "odt", "doc"),
+            "ods": convert(documents.fods(), "fods", "ods"),
+            "odp": convert(documents.fodp(), "fodp", "odp")}
+    paths = {}
+    for extension, data in made.items():
+        paths[extension] = directory / ("generated." + extension)
+        paths[extension].write_bytes(data)
+    return paths
+
+
+def build_rows(generated):
+    rows = [Row(case, "generated", generated[case.source], [], [], [])
+            for case in CASES]
+    if CORPUS.is_dir():
+        for case in CASES:
+            path = CORPUS / ("test." + case.source)
+            if path.exists():
+                rows.append(Row(case, "corpus", path, [], [], []))
+    rows.sort(key=lambda row: CASES.index(row.case))
+    return rows
+
+
+def measure_latency(rows, floor, proxy, oneshot, rounds, oneshot_runs):
+    inputs = {row.label: row.path.read_bytes() for row in rows}
+    log("warm-up: %d calls per row and side, one one-shot run",
+        WARMUP_CALLS)
+    for row in rows:
+        for _ in range(WARMUP_CALLS):
+            _ms, result = convert_ours(proxy, inputs[row.label], row.case)
+            check_output(result, row.case.destination, "ours " + row.label)
+        _ms, output = floor.convert(row.path, row.case, WARMUP_CALLS)
+        check_output(output.read_bytes(), row.case.destination,
+                     "floor " + row.label)
+    oneshot.convert(rows[0].path, rows[0].case)  # creates the profile
+    spacing = max(1, rounds // max(1, oneshot_runs))
+    for round_number in range(rounds):
+        log("latency round %d/%d", round_number + 1, rounds)
+        for index, row in enumerate(rows):
+            sides = ["floor", "ours"]
+            if (round_number + index) % 2:
+                sides.reverse()
+            for side in sides:
+                if side == "floor":
+                    row.floor_ms.extend(floor.convert(row.path, row.case)[0])
+                else:
+                    row.ours_ms.append(convert_ours(
+                        proxy, inputs[row.label], row.case)[0])
+            if round_number % spacing == 0 and \
+                    len(row.oneshot_ms) < oneshot_runs:
+                row.oneshot_ms.append(oneshot.convert(row.path, row.case))
+
+
+def throughput_run(server, jobs, threads, account=None):
+    """Conversions per second of ``jobs`` [(data, case)] over ``threads``
+    client threads, each with its own keep-alive connection; CPU time goes
+    to ``account``."""
+    work = queue.Queue()
+    for job in jobs:
+        work.put(job)
+    failures = []
+
+    def client():
+        proxy = proxy_for(server)
+        while not failures:
+            try:
+                data, case = work.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                _ms, result = convert_ours(proxy, data, case)
+                check_output(result, case.destination, "throughput")
+            except Exception as error:  # reported in the main thread
+                failures.append(error)
+
+    workers = [threading.Thread(target=client, name="client-%d" % number,
+                                daemon=True) for number in range(threads)]
+    before = CpuAccount.snapshot(server.pid)
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    deadline = time.monotonic() + CALL_TIMEOUT * len(jobs)
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+    elapsed = time.perf_counter() - started
+    if any(worker.is_alive() for worker in workers):
+        raise RuntimeError("throughput run did not finish in time")
+    if failures:
+        raise failures[0]
+    if account is not None:
+        account.add(before, CpuAccount.snapshot(server.pid), elapsed,
+                    len(jobs))
+    return len(jobs) / elapsed
+
+
+def measure_throughput(servers, generated, runs, jobs_per_run):
+    by_name = {case.name: case for case in CASES}
+    cases = [by_name[name] for name in THROUGHPUT_CASES]
+    payloads = {case.name: generated[case.source].read_bytes()
+                for case in cases}
+    jobs = [(payloads[cases[i % len(cases)].name], cases[i % len(cases)])
+            for i in range(jobs_per_run)]
+    log("throughput warm-up")
+    for server in servers.values():
+        throughput_run(server, jobs[:4 * CLIENT_THREADS], CLIENT_THREADS)
+    rates = {name: [] for name in servers}
+    accounts = {name: CpuAccount() for name in servers}
+    for run in range(runs):
+        order = list(servers) if run % 2 == 0 else list(reversed(servers))
+        for name in order:
+            log("throughput run %d/%d, %s", run + 1, runs, name)
+            rates[name].append(throughput_run(servers[name], jobs,
+                                              CLIENT_THREADS,
+                                              accounts[name]))
+    return rates, accounts
+
+
+# -- report -----------------------------------------------------------------
+
+def report(info, rows, rates, accounts, sampler, elapsed, corpus_note):
+    lines = []
+    add = lines.append
+    add("")
+    add("cloudooo benchmark")
+    add("machine: %d CPUs (nproc), %s, %.1f GiB RAM, %s" % (
+        info["nproc"], info["cpu"], info["memory_gib"], info["office"]))
+    add("load average at start %.2f, at end %.2f; run took %.0f s" % (
+        info["load"][0], os.getloadavg()[0], elapsed))
+    add("inputs: generated from tests/documents.py flat ODF; %s"
+        % corpus_note)
+    add("")
+    add("Latency, ms (%d rounds, floor and ours alternated; one-shot: %d "
+        "runs per row)" % (len(rows[0].ours_ms), len(rows[0].oneshot_ms)))
+    header = ("%-20s %9s %9s %9s %11s %10s %12s" % (
+        "case", "floor med", "ours med", "ours p90", "ours/floor",
+        "1shot med", "1shot/ours"))
+    add(header)
+    add("-" * len(header))
+    worst = None
+    for row in rows:
+        floor_median, ours_median = median(row.floor_ms), median(row.ours_ms)
+        ratio = ours_median / floor_median
+        oneshot_median = median(row.oneshot_ms)
+        if worst is None or ratio > worst[1]:
+            worst = (row.label, ratio)
+        add("%-20s %9.1f %9.1f %9.1f %10.2fx %10.0f %11.1fx" % (
+            row.label, floor_median, ours_median, p90(row.ours_ms), ratio,
+            oneshot_median, oneshot_median / ours_median))
+    add("")
+    pool1, pool2 = median(rates["pool1"]), median(rates["pool2"])
+    scaling = pool2 / pool1
+    add("Throughput, conversions/s (%d threads, %d x %s per run, median of "
+        "%d runs)" % (CLIENT_THREADS, THROUGHPUT_JOBS,
+                      "+".join(THROUGHPUT_CASES), len(rates["pool1"])))
+    add("  pool1 %6.2f   (runs: %s)" % (pool1, ", ".join(
+        "%.2f" % rate for rate in rates["pool1"])))
+    add("  pool2 %6.2f   (runs: %s)" % (pool2, ", ".join(
+        "%.2f" % rate for rate in rates["pool2"])))
+    add("  pool2/pool1 %.2fx" % scaling)
+    add("")
+    add("CPU per conversion during the throughput runs, ms (client = this "
+        "script, on the same cores)")
+    header = "%-7s %7s %7s %11s %12s %7s %7s %14s" % (
+        "", "client", "server", "uno worker", "soffice.bin", "ours",
+        "other", "machine busy")
+    add(header)
+    add("-" * len(header))
+    for name, account in accounts.items():
+        add("%-7s %7.1f %7.1f %11.1f %12.1f %7.1f %7.1f %8.2f cores" % (
+            name, account.per_job_ms("client"), account.per_job_ms("server"),
+            account.per_job_ms("uno worker"),
+            account.per_job_ms("soffice.bin"), account.ours_per_job_ms(),
+            account.per_job_ms("other"),
+            account.busy_seconds / max(account.wall_seconds, 1e-9)))
+    pool2_cpu = accounts["pool2"].ours_per_job_ms() + \
+        accounts["pool2"].per_job_ms("other")
+    add("  CPU-bound ceiling on %d cores: %d x 1000 / %.1f ms = %.1f "
+        "conversions/s = %.2fx pool1" % (
+            info["nproc"], info["nproc"], pool2_cpu,
+            info["nproc"] * 1000.0 / pool2_cpu,
+            info["nproc"] * 1000.0 / pool2_cpu / pool1))
+    add("")
+    add("Peak RSS, MB (sampled every %.1f s; 'throughput': during the "
+        "throughput runs)" % sampler.interval)
+    header = "%-7s %-12s %8s %12s %10s" % ("owner", "process", "pid",
+                                            "throughput", "whole run")
+    add(header)
+    add("-" * len(header))
+    for owner, kind, pid, during, overall in sampler.table():
+        kind = {"root": "server" if owner.startswith("pool")
+                else "uno_floor.py"}.get(kind, kind)
+        add("%-7s %-12s %8d %12s %10.0f" % (
+            owner, kind, pid,
+            "%.0f" % (during / 1024 ** 2) if during else "-",
+            overall / 1024 ** 2))
+    add("")
+    add("Targets")
+    add("  ours/floor <= %.1fx on every row: %s (worst: %s %.2fx)" % (
+        LATENCY_TARGET, "PASS" if worst[1] <= LATENCY_TARGET else "MISS",
+        worst[0], worst[1]))
+    add("  pool2/pool1 >= %.1fx: %s (%.2fx)" % (
+        SCALING_TARGET, "PASS" if scaling >= SCALING_TARGET else "MISS",
+        scaling))
+    add("")
+    add("Notes: ours = client wall time of convertFile incl. base64; floor "
+        "= load+store+close in one warm UNO client, same filters and load "
+        "options; one-shot = /usr/bin/soffice --convert-to EXT:FILTER[:JSON] "
+        "with the same filter options, existing profile; servers run with "
+        "%s." % ", ".join("%s=%s" % item for item in SERVER_SETTINGS.items()))
+    print("\n".join(lines), flush=True)
+
+
+def parse_arguments():
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=ROUNDS,
+                        help="measured calls per row and side (%(default)s)")
+    parser.add_argument("--oneshot-runs", type=int, default=ONESHOT_RUNS,
+                        help="one-shot runs per row (%(default)s)")
+    parser.add_argument("--throughput-runs", type=int,
+                        default=THROUGHPUT_RUNS,
+                        help="runs per pool size (%(default)s)")
+    parser.add_argument("--throughput-jobs", type=int,
+                        default=THROUGHPUT_JOBS,
+                        help="conversions per throughput run (%(default)s)")
+    arguments = parser.parse_args()
+    for name in ("rounds", "oneshot_runs", "throughput_runs",
+                 "throughput_jobs"):
+        if getattr(arguments, name) < 1:
+            parser.error("--%s must be at least 1" % name.replace("_", "-"))
+    return arguments
+
+
+def terminate(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def main():
+    arguments = parse_arguments()
+    signal.signal(signal.SIGTERM, terminate)
+    info = machine()
+    root = Path(tempfile.mkdtemp(prefix="cloudooo-bench-"))
+    servers = {}
+    floor = FloorClient(root / "floor")
+    sampler = RssSampler()
+    survivors = {}
+    try:
+        servers["pool1"] = ServerProcess(root / "pool1", office_pool_size=1,
+                                         **SERVER_SETTINGS)
+        servers["pool2"] = ServerProcess(root / "pool2", office_pool_size=2,
+                                         **SERVER_SETTINGS)
+        log("starting two servers and the UNO floor (temp dir %s)", root)
+        start_all([servers["pool1"].start, servers["pool2"].start,
+                   floor.start])
+        info["office"] = floor.ready.get("version", "LibreOffice ?")
+        for name, server in servers.items():
+            sampler.roots[name] = server.pid
+        sampler.roots["floor"] = floor.popen.pid
+        sampler.start()
+
+        generated = make_inputs(servers["pool1"], root / "inputs")
+        rows = build_rows(generated)
+        corpus_note = ("corpus %s" % CORPUS if CORPUS.is_dir() else
+                       "corpus %s absent: skipped" % CORPUS)
+        if not CORPUS.is_dir():
+            log("note: %s", corpus_note)
+
+        log("%d rows: %s", len(rows), ", ".join(row.label for row in rows))
+        sampler.phase = "latency"
+        measure_latency(rows, floor, proxy_for(servers["pool1"]),
+                        OneShot(root / "oneshot"), arguments.rounds,
+                        arguments.oneshot_runs)
+        sampler.phase = "throughput"
+        rates, accounts = measure_throughput(servers, generated,
+                                             arguments.throughput_runs,
+                                             arguments.throughput_jobs)
+        sampler.phase = "end"
+        elapsed = time.monotonic() - STARTED
+        report(info, rows, rates, accounts, sampler, elapsed, corpus_note)
+    finally:
+        sampler.stop()
+        floor.stop()
+        for name, server in servers.items():
+            try:
+                survivors[name] = server.stop(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                log("%s did not stop within %s s: killed", name,
+                    STOP_TIMEOUT)
+                server.stop(signum=signal.SIGKILL, timeout=STOP_TIMEOUT)
+        if any(survivors.values()):
+            print("WARNING: children outlived their server (killed): %s"
+                  % survivors, flush=True)
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        log("interrupted; everything started was stopped")
+        sys.exit(130)
