@@ -213,13 +213,6 @@ class FilterCatalogue:
     def services_for_source(self, extension):
         return list(self._services_by_extension.get(extension, []))
 
-    def can_write(self, extension):
-        return any(ext == extension
-                   for _service, ext in self._by_service_and_extension)
-
-    def can_read(self, extension):
-        return extension in self._services_by_extension
-
     def extensions_for_service(self, service):
         """[(extension, ui_name)] that a kind of document can be saved as."""
         return sorted((export_filter.extension, export_filter.ui_name)

@@ -8,6 +8,7 @@ removed afterwards whatever happened.
 """
 
 import csv
+import io
 import logging
 import os
 import zipfile
@@ -104,7 +105,7 @@ class OfficeHandler(Handler):
                 output_dir, "document." + file_extension(destination_format))
             self._run(dict(loading, op="convert", output=output_path,
                            targets=targets, refresh=bool(refresh),
-                           script=script or None))
+                           script=script or None), data)
             if not os.path.exists(output_path):
                 raise ConversionError("LibreOffice wrote no %s file"
                                       % destination_format)
@@ -120,7 +121,7 @@ class OfficeHandler(Handler):
             if base_document:
                 request["output"] = os.path.join(workdir, "base")
                 request["targets"] = self._odf_targets()
-            metadata = self._run(request)["result"]
+            metadata = self._run(request, data)["result"]
             filter_name = metadata.pop("FilterName", "")
             service = metadata.pop("DocumentService", "")
             metadata["MIMEType"] = (
@@ -141,7 +142,7 @@ class OfficeHandler(Handler):
             output_path = os.path.join(
                 workdir, "result." + file_extension(source_format))
             self._run(dict(loading, op="set_metadata", output=output_path,
-                           metadata=metadata))
+                           metadata=metadata), data)
             with open(output_path, "rb") as stream:
                 return stream.read()
 
@@ -154,13 +155,6 @@ class OfficeHandler(Handler):
         return self.catalogue.allowed_extensions(source_extension,
                                                  document_type)
 
-    def can_read(self, extension):
-        return self.catalogue.can_read(file_extension(extension)) or \
-            extension == "zip"
-
-    def can_write(self, extension):
-        return self.catalogue.can_write(extension)
-
     # -- internals ----------------------------------------------------------
 
     def _odf_targets(self):
@@ -172,9 +166,9 @@ class OfficeHandler(Handler):
                 result[service] = target
         return result
 
-    def _run(self, request):
-        reply = self.pool.run(request, self.pool.quarantine.digest(
-            request["input"]))
+    def _run(self, request, data):
+        """Run a worker request about the document ``data``."""
+        reply = self.pool.run(request, self.pool.quarantine.digest(data))
         if not reply.get("ok"):
             error_class = REPLY_ERRORS.get(reply.get("kind"), ConversionError)
             raise error_class(reply.get("message") or "conversion failed")
@@ -236,7 +230,6 @@ def unpack_html_zip(data, directory):
     The page is ``index.html`` when present, else the first ``.html`` file.
     Members that would land outside ``directory`` are refused.
     """
-    import io
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
@@ -262,7 +255,6 @@ def unpack_html_zip(data, directory):
 
 def zip_directory(directory):
     """The files of ``directory`` as a zip, names relative to it."""
-    import io
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for folder, _dirs, files in os.walk(directory):

@@ -44,12 +44,8 @@ class Quarantine:
         self._lock = threading.Lock()
 
     @staticmethod
-    def digest(path):
-        sha = hashlib.sha256()
-        with open(path, "rb") as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                sha.update(block)
-        return sha.hexdigest()
+    def digest(data):
+        return hashlib.sha256(data).hexdigest()
 
     def check(self, digest):
         if not self.seconds or digest is None:
@@ -93,7 +89,6 @@ class OfficePool:
         self._closing = False
         self._threads = []
         self._stop_event = threading.Event()
-        self.restart_count = 0
 
     # -- start and stop -----------------------------------------------------
 
@@ -187,7 +182,6 @@ class OfficePool:
             logger.info("%s: starting on demand", entry.name)
             entry.start()
         elif not entry.is_healthy():
-            self.restart_count += 1
             entry.recover("death while idle")
 
     def release(self, entry):
@@ -222,9 +216,9 @@ class OfficePool:
             self._condition.notify_all()
 
     def _maintain(self, entry, why, action):
-        """Run ``action`` (a restart) in the background, then make the entry
-        idle again; retried with back-off until the pool stops."""
-        self.restart_count += 1
+        """Run ``action`` (a restart, or a stop for sleep) in the background,
+        then make the entry idle again; retried with back-off until the pool
+        stops."""
 
         def work():
             delay = START_RETRY_SECONDS
@@ -264,7 +258,9 @@ class OfficePool:
                                     lambda e=entry: e.recycle(
                                         "RSS over limit_memory_used")))
                     elif entry.idle_too_long():
-                        entry.sleep()
+                        # Stopped outside the lock, then idle again as
+                        # STOPPED: the next request starts it.
+                        due.append((entry, "sleep", entry.sleep))
                 for entry, _why, _action in due:
                     self._idle.remove(entry)
             for entry, why, action in due:
@@ -296,8 +292,3 @@ class OfficePool:
             return reply
         raise ConversionError("LibreOffice crashed twice on this document: "
                               "first: %s; then: %s" % tuple(errors))
-
-    def status(self):
-        return [{"name": entry.name, "state": entry.state,
-                 "pid": entry.office.pid, "port": entry.port,
-                 "tasks": entry.task_count} for entry in self.entries]

@@ -154,9 +154,6 @@ class Office:
 
     # -- operations: each takes the request dict, returns a JSON value ----
 
-    def ping(self, request):
-        return bool(self.desktop.getComponents() is not None)
-
     def catalogue(self, request):
         """LibreOffice's filters and types, read once at server start."""
         filters = {}
@@ -345,7 +342,7 @@ class Office:
                 user.addProperty(key, 128, str(value))
 
 
-OPERATIONS = ("ping", "catalogue", "convert", "get_metadata", "set_metadata")
+OPERATIONS = ("catalogue", "convert", "get_metadata", "set_metadata")
 
 
 def serve(office):
