@@ -334,6 +334,16 @@ def test_bad_input_gets_clear_faults(proxy, odt):
     assert convert(proxy, odt, "odt", "pdf").startswith(PDF_MAGIC)
 
 
+def test_garbage_under_a_binary_name_is_refused(proxy, odt):
+    fault = assert_fault(lambda: proxy.convertFile(
+        b64(b"just some text, not a Word file"), "doc", "pdf"), 4)
+    assert "not a valid doc document" in fault.faultString
+    assert_fault(lambda: proxy.convertFile(b64(b"x" * 64), "xlsx", "pdf"), 4)
+    # Word's own habit: RTF saved as .doc is a valid input.
+    rtf = convert(proxy, odt, "odt", "rtf")
+    assert convert(proxy, rtf, "doc", "pdf").startswith(PDF_MAGIC)
+
+
 def test_scripts_refused_unless_enabled(proxy, odt):
     assert_fault(lambda: convert(proxy, odt, "odt", "pdf", conversion_kw={
         "script": "document.getText().setString('x')"}), 5, "scripting")

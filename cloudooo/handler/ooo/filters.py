@@ -68,14 +68,24 @@ LOAD_OPTIONS_BY_SOURCE_EXTENSION = {
     "txt": {"FilterName": "Text (encoded)", "FilterOptions": "UTF8,LF"},
 }
 
-# Import filters that read anything as text: a document that only they can
-# read is garbage unless its format is a text format itself.
-TEXT_IMPORT_FILTERS = ("Text", "Text (encoded)", "Text (StarWriter/Web)",
-                       "Text (encoded) (StarWriter/Web)", "HTML",
-                       "HTML (StarWriter)", "HTML (StarCalc)",
-                       "Text - txt - csv (StarCalc)")
-TEXT_SOURCE_EXTENSIONS = ("txt", "text", "csv", "tsv", "html", "htm",
-                          "xhtml", "xml", "zip")
+# How files of a binary format begin.  LibreOffice opens anything as plain
+# text when its own detection fails, so garbage named .doc "converts" to a
+# PDF of garbage; a file of these formats without its signature is refused.
+OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ZIP = b"PK\x03\x04"
+RTF = b"{\\rtf"
+# Word and Excel also open RTF or HTML/XML saved under their extensions.
+MARKUP = b"<"
+SIGNATURES_BY_SOURCE_EXTENSION = {
+    "doc": (OLE2, RTF, MARKUP), "dot": (OLE2, RTF), "xls": (OLE2, MARKUP),
+    "xlt": (OLE2,), "ppt": (OLE2,), "pps": (OLE2,), "pot": (OLE2,),
+    "rtf": (RTF,), "pdf": (b"%PDF-",),
+}
+for _extension in ("odt", "ott", "ods", "ots", "odp", "otp", "odg", "otg",
+                   "odf", "odm", "sxw", "sxc", "sxi", "sxd", "docx", "docm",
+                   "dotx", "xlsx", "xlsm", "xltx", "pptx", "pptm", "ppsx",
+                   "potx", "epub"):
+    SIGNATURES_BY_SOURCE_EXTENSION[_extension] = (ZIP,)
 
 PDF_A1 = {"SelectPdfVersion": 1}
 

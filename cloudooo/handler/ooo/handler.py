@@ -178,6 +178,7 @@ class OfficeHandler(Handler):
         """Write the input where LibreOffice will read it; return the part
         of a worker request that says how to load it."""
         extension = file_extension(source_format)
+        check_signature(data, extension)
         input_dir = os.path.join(workdir, "in")
         os.mkdir(input_dir)
         load_options = dict(filters.LOAD_OPTIONS_BY_SOURCE_EXTENSION.get(
@@ -199,11 +200,17 @@ class OfficeHandler(Handler):
             with open(path, "wb") as stream:
                 stream.write(data)
         linkcheck.check_document(path, extension)
-        refuse_filters = () if extension in filters.TEXT_SOURCE_EXTENSIONS \
-            else filters.TEXT_IMPORT_FILTERS
-        return {"input": path, "load_options": load_options,
-                "refuse_filters": refuse_filters,
-                "source_format": source_format}
+        return {"input": path, "load_options": load_options}
+
+
+def check_signature(data, extension):
+    """Refuse bytes that cannot be a file of the binary format named."""
+    signatures = filters.SIGNATURES_BY_SOURCE_EXTENSION.get(extension)
+    if signatures and not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(
+            signatures):
+        raise ConversionError("this is not a valid %s document (it does not "
+                              "begin as a %s file does)"
+                              % (extension, extension))
 
 
 def normalize_csv(data):
