@@ -26,19 +26,15 @@ import sys
 import time
 import traceback
 
-# The reply channel is a private copy of stdout; fd 1 then points at stderr
-# so that stray prints cannot corrupt the protocol.
-REPLY_STREAM = os.fdopen(os.dup(1), "w", encoding="utf-8")
-os.dup2(2, 1)
-sys.stdout = sys.stderr
+import uno
+from com.sun.star.beans import PropertyValue
+from com.sun.star.connection import NoConnectException
+from com.sun.star.io import IOException
+from com.sun.star.lang import DisposedException, IllegalArgumentException
+from com.sun.star.uno import RuntimeException
 
-import uno  # noqa: E402  (after the fd juggling, on purpose)
-from com.sun.star.beans import PropertyValue  # noqa: E402
-from com.sun.star.connection import NoConnectException  # noqa: E402
-from com.sun.star.lang import DisposedException  # noqa: E402
-from com.sun.star.uno import RuntimeException  # noqa: E402
-from com.sun.star.io import IOException  # noqa: E402
-from com.sun.star.lang import IllegalArgumentException  # noqa: E402
+# Set by take_over_stdout(); None when imported (by the benchmark's floor).
+REPLY_STREAM = None
 
 # com.sun.star.document.MacroExecMode.NEVER_EXECUTE / UpdateDocMode.NO_UPDATE
 NEVER_EXECUTE = 0
@@ -101,6 +97,15 @@ class LoadedDocument:
             if prop.Name == "FilterName":
                 return prop.Value
         return ""
+
+
+def take_over_stdout():
+    """Keep a private copy of stdout for replies and point fd 1 at stderr,
+    so that stray prints (ours, LibreOffice's) cannot corrupt the protocol."""
+    global REPLY_STREAM
+    REPLY_STREAM = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
 
 
 def reply(message):
@@ -382,6 +387,7 @@ def main():
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--connect-timeout", type=float, default=60.0)
     arguments = parser.parse_args()
+    take_over_stdout()
     try:
         office = Office(arguments.host, arguments.port,
                         arguments.connect_timeout)
