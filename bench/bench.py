@@ -14,7 +14,11 @@ machine noise hits every side alike:
    ways included), pool of 1, warm;
 3. one-shot: ``soffice --headless --convert-to EXT:FILTER[:JSON] --outdir``
    with a private, already created profile;
-4. throughput with 4 client threads, pool of 1 against pool of 2;
+4. throughput with 4 client threads, pool of 1 against pool of 2, and
+   the bare UNO baseline of the same jobs: one uno_floor.py client
+   converting them one after the other on its own warm soffice.bin
+   (bare1), and two such clients at once, each on its own soffice.bin,
+   splitting them (bare2); the four sides rotate order run by run;
 5. peak RSS of each server process and of every soffice.bin (psutil).
 
 Inputs: small documents generated through the server from tests.documents'
@@ -62,7 +66,7 @@ WARMUP_CALLS = 2           # per row and side, before measuring
 ROUNDS = 60                # measured floor + ours calls per row
 ONESHOT_RUNS = 5           # measured one-shot runs per row, spread out
 THROUGHPUT_JOBS = 80       # conversions per throughput run
-THROUGHPUT_RUNS = 9        # runs per pool size, pool1/pool2 alternated
+THROUGHPUT_RUNS = 9        # runs per side (bare1, pool1, bare2, pool2)
 CLIENT_THREADS = 4
 
 # Time limits (seconds): every wait in this script is bounded.
@@ -172,10 +176,12 @@ def convert_ours(proxy, data, case):
 class FloorClient:
     """The uno_floor.py child and its JSON-lines channel."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, name="UNO floor"):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.name = name
         self.popen = None
+        self._pending_jobs = 0
         self.ready = {}
         self._buffer = b""
 
@@ -192,8 +198,8 @@ class FloorClient:
                 start_new_session=True)
         self.ready = self._read(START_TIMEOUT + 10)
         if not self.ready.get("ready"):
-            raise RuntimeError("UNO floor did not start: %s\n%s" % (
-                self.ready.get("error"), self.log()))
+            raise RuntimeError("%s did not start: %s\n%s" % (
+                self.name, self.ready.get("error"), self.log()))
         return self
 
     def log(self):
@@ -217,6 +223,20 @@ class FloorClient:
                                % (case.name, path, answer.get("error")))
         return answer["ms"], output
 
+    def send_jobs(self, jobs):
+        """Start a throughput-mode request; ``jobs_done`` waits for it."""
+        self._pending_jobs = len(jobs)
+        self.popen.stdin.write(json.dumps({"jobs": jobs}).encode() + b"\n")
+        self.popen.stdin.flush()
+
+    def jobs_done(self):
+        """The answer to ``send_jobs``: (count, seconds in the child)."""
+        answer = self._read(CALL_TIMEOUT * max(1, self._pending_jobs))
+        if not answer.get("ok") or answer.get("count") != self._pending_jobs:
+            raise RuntimeError("%s throughput request: %s"
+                               % (self.name, answer.get("error", answer)))
+        return answer["count"], answer["seconds"]
+
     def _read(self, timeout):
         deadline = time.monotonic() + timeout
         stdout = self.popen.stdout
@@ -225,12 +245,12 @@ class FloorClient:
             while b"\n" not in self._buffer:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not selector.select(remaining):
-                    raise RuntimeError("UNO floor: no answer within %s s"
-                                       % timeout)
+                    raise RuntimeError("%s: no answer within %s s"
+                                       % (self.name, timeout))
                 chunk = os.read(stdout.fileno(), 65536)
                 if not chunk:
-                    raise RuntimeError("UNO floor exited (code %s):\n%s"
-                                       % (self.popen.poll(), self.log()))
+                    raise RuntimeError("%s exited (code %s):\n%s" % (
+                        self.name, self.popen.poll(), self.log()))
                 self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
         return json.loads(line)
@@ -626,31 +646,84 @@ def throughput_run(server, jobs, threads, account=None):
     return len(jobs) / elapsed
 
 
-def measure_throughput(servers, generated, runs, jobs_per_run):
+def bare_jobs(client, generated, cases):
+    """uno_floor.py throughput jobs for ``cases``, in that order, on the
+    client's own copies of the inputs (a load takes a lock file next to
+    its input; two soffices must not share one) and outputs."""
+    inputs = {}
+    jobs = []
+    for case in cases:
+        if case.source not in inputs:
+            inputs[case.source] = client.workdir / ("input." + case.source)
+            shutil.copyfile(generated[case.source], inputs[case.source])
+        jobs.append({"input": str(inputs[case.source]),
+                     "output": str(client.workdir / (
+                         "%s-%s.%s" % (case.source, case.destination,
+                                       case.destination))),
+                     "filter": case.filter, "filter_data": case.filter_data,
+                     "magic": "%PDF-" if case.destination == "pdf"
+                     else "PK\x03\x04"})
+    return jobs
+
+
+def bare_run(parts):
+    """Conversions per second of bare clients working at once, each on its
+    own list of jobs: [(FloorClient, jobs)], over the wall time from the
+    first request sent to the last answer read."""
+    started = time.perf_counter()
+    for client, jobs in parts:
+        client.send_jobs(jobs)
+    # Answers are read in order; one that came first waits in its pipe,
+    # and the clock stops after the last.  Any error ends the benchmark.
+    counts = [client.jobs_done()[0] for client, _jobs in parts]
+    elapsed = time.perf_counter() - started
+    return sum(counts) / elapsed
+
+
+def measure_throughput(servers, bares, generated, runs, jobs_per_run):
+    """Rates of the four sides, run by run in rotating order: bare1 (one
+    bare client, alternately a and b), pool1, bare2 (both bare clients,
+    each half of the jobs), pool2."""
     by_name = {case.name: case for case in CASES}
     cases = [by_name[name] for name in THROUGHPUT_CASES]
     payloads = {case.name: generated[case.source].read_bytes()
                 for case in cases}
-    jobs = [(payloads[cases[i % len(cases)].name], cases[i % len(cases)])
-            for i in range(jobs_per_run)]
+    job_cases = [cases[i % len(cases)] for i in range(jobs_per_run)]
+    jobs = [(payloads[case.name], case) for case in job_cases]
+    half = len(job_cases) // 2
+    bare_all = {name: bare_jobs(client, generated, job_cases)
+                for name, client in bares.items()}
+    pair = [(bares["a"], bare_all["a"][:half]),
+            (bares["b"], bare_all["b"][half:])]
+    warm = 4 * CLIENT_THREADS
     log("throughput warm-up")
     for server in servers.values():
-        throughput_run(server, jobs[:4 * CLIENT_THREADS], CLIENT_THREADS)
-    rates = {name: [] for name in servers}
+        throughput_run(server, jobs[:warm], CLIENT_THREADS)
+    bare_run([(client, bare_all[name][:warm])
+              for name, client in bares.items()])
+    sides = ("bare1", "pool1", "bare2", "pool2")
+    rates = {name: [] for name in sides}
     accounts = {name: CpuAccount() for name in servers}
     for run in range(runs):
-        order = list(servers) if run % 2 == 0 else list(reversed(servers))
-        for name in order:
+        shift = run % len(sides)
+        for name in sides[shift:] + sides[:shift]:
             log("throughput run %d/%d, %s", run + 1, runs, name)
-            rates[name].append(throughput_run(servers[name], jobs,
-                                              CLIENT_THREADS,
-                                              accounts[name]))
+            if name == "bare1":
+                single = "a" if run % 2 == 0 else "b"
+                rate = bare_run([(bares[single], bare_all[single])])
+            elif name == "bare2":
+                rate = bare_run(pair)
+            else:
+                rate = throughput_run(servers[name], jobs, CLIENT_THREADS,
+                                      accounts[name])
+            rates[name].append(rate)
     return rates, accounts
 
 
 # -- report -----------------------------------------------------------------
 
-def report(info, rows, rates, accounts, sampler, elapsed, corpus_note):
+def report(info, rows, rates, accounts, sampler, elapsed, corpus_note,
+           jobs_per_run):
     lines = []
     add = lines.append
     add("")
@@ -681,15 +754,23 @@ def report(info, rows, rates, accounts, sampler, elapsed, corpus_note):
             oneshot_median, oneshot_median / ours_median))
     add("")
     pool1, pool2 = median(rates["pool1"]), median(rates["pool2"])
+    bare1, bare2 = median(rates["bare1"]), median(rates["bare2"])
     scaling = pool2 / pool1
-    add("Throughput, conversions/s (%d threads, %d x %s per run, median of "
-        "%d runs)" % (CLIENT_THREADS, THROUGHPUT_JOBS,
-                      "+".join(THROUGHPUT_CASES), len(rates["pool1"])))
-    add("  pool1 %6.2f   (runs: %s)" % (pool1, ", ".join(
-        "%.2f" % rate for rate in rates["pool1"])))
-    add("  pool2 %6.2f   (runs: %s)" % (pool2, ", ".join(
-        "%.2f" % rate for rate in rates["pool2"])))
-    add("  pool2/pool1 %.2fx" % scaling)
+    bare_scaling = bare2 / bare1
+    add("Throughput, conversions/s (%d x %s per run, median of %d runs per "
+        "side, order rotated run by run)" % (
+            jobs_per_run, "+".join(THROUGHPUT_CASES), len(rates["pool1"])))
+    add("  ours: %d client threads over XML-RPC; bare: uno_floor.py, one "
+        "sequential UNO client per soffice.bin" % CLIENT_THREADS)
+    for name, label in (("bare1", "bare1 (1 client, 1 soffice)  "),
+                        ("pool1", "pool1 (ours, 1 soffice)      "),
+                        ("bare2", "bare2 (2 clients, 2 soffices)"),
+                        ("pool2", "pool2 (ours, 2 soffices)     ")):
+        add("  %s %6.2f   (runs: %s)" % (label, median(rates[name]), ", ".join(
+            "%.2f" % rate for rate in rates[name])))
+    add("  pool2/pool1 %.2fx   bare2/bare1 %.2fx" % (scaling, bare_scaling))
+    add("  efficiency: pool1/bare1 %.2fx   pool2/bare2 %.2fx" % (
+        pool1 / bare1, pool2 / bare2))
     add("")
     add("CPU per conversion during the throughput runs, ms (client = this "
         "script, on the same cores)")
@@ -734,12 +815,18 @@ def report(info, rows, rates, accounts, sampler, elapsed, corpus_note):
     add("  pool2/pool1 >= %.1fx: %s (%.2fx)" % (
         SCALING_TARGET, "PASS" if scaling >= SCALING_TARGET else "MISS",
         scaling))
+    add("  LibreOffice's own scaling on this machine (bare2/bare1): %.2fx; "
+        "ours pool2 reaches %.0f%% of bare2" % (bare_scaling,
+                                               100.0 * pool2 / bare2))
     add("")
     add("Notes: ours = client wall time of convertFile incl. base64; floor "
         "= load+store+close in one warm UNO client, same filters and load "
         "options; one-shot = /usr/bin/soffice --convert-to EXT:FILTER[:JSON] "
-        "with the same filter options, existing profile; servers run with "
-        "%s." % ", ".join("%s=%s" % item for item in SERVER_SETTINGS.items()))
+        "with the same filter options, existing profile; bare1/bare2 = the "
+        "throughput jobs in uno_floor.py clients of their own (bare2: two at "
+        "once, half the jobs each, timed over the pair's wall time); "
+        "servers run with %s." % ", ".join(
+            "%s=%s" % item for item in SERVER_SETTINGS.items()))
     print("\n".join(lines), flush=True)
 
 
@@ -752,7 +839,8 @@ def parse_arguments():
                         help="one-shot runs per row (%(default)s)")
     parser.add_argument("--throughput-runs", type=int,
                         default=THROUGHPUT_RUNS,
-                        help="runs per pool size (%(default)s)")
+                        help="runs per side: bare1, pool1, bare2, pool2 "
+                        "(%(default)s)")
     parser.add_argument("--throughput-jobs", type=int,
                         default=THROUGHPUT_JOBS,
                         help="conversions per throughput run (%(default)s)")
@@ -775,6 +863,8 @@ def main():
     root = Path(tempfile.mkdtemp(prefix="cloudooo-bench-"))
     servers = {}
     floor = FloorClient(root / "floor")
+    bares = {name: FloorClient(root / ("bare-" + name), "bare client " + name)
+             for name in ("a", "b")}
     sampler = RssSampler()
     survivors = {}
     try:
@@ -782,13 +872,16 @@ def main():
                                          **SERVER_SETTINGS)
         servers["pool2"] = ServerProcess(root / "pool2", office_pool_size=2,
                                          **SERVER_SETTINGS)
-        log("starting two servers and the UNO floor (temp dir %s)", root)
+        log("starting two servers, the UNO floor and two bare UNO clients "
+            "(temp dir %s)", root)
         start_all([servers["pool1"].start, servers["pool2"].start,
-                   floor.start])
+                   floor.start] + [bare.start for bare in bares.values()])
         info["office"] = floor.ready.get("version", "LibreOffice ?")
         for name, server in servers.items():
             sampler.roots[name] = server.pid
         sampler.roots["floor"] = floor.popen.pid
+        for name, bare in bares.items():
+            sampler.roots["bare-" + name] = bare.popen.pid
         sampler.start()
 
         generated = make_inputs(servers["pool1"], root / "inputs")
@@ -804,15 +897,18 @@ def main():
                         OneShot(root / "oneshot"), arguments.rounds,
                         arguments.oneshot_runs)
         sampler.phase = "throughput"
-        rates, accounts = measure_throughput(servers, generated,
+        rates, accounts = measure_throughput(servers, bares, generated,
                                              arguments.throughput_runs,
                                              arguments.throughput_jobs)
         sampler.phase = "end"
         elapsed = time.monotonic() - STARTED
-        report(info, rows, rates, accounts, sampler, elapsed, corpus_note)
+        report(info, rows, rates, accounts, sampler, elapsed, corpus_note,
+               arguments.throughput_jobs)
     finally:
         sampler.stop()
         floor.stop()
+        for bare in bares.values():
+            bare.stop()
         for name, server in servers.items():
             try:
                 survivors[name] = server.stop(timeout=STOP_TIMEOUT)

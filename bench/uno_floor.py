@@ -10,6 +10,19 @@ benchmark (bench/bench.py) starts it as a child and speaks JSON lines:
                     "filter_data": {...} or null, "repeat": N}
     stdout:        {"ok": true, "ms": [N timings]}  or {"ok": false, ...}
 
+Throughput mode, a request of its own on the same channel:
+
+    stdin:         {"jobs": [{"input": PATH, "output": PATH, "filter": NAME,
+                              "filter_data": {...} or null,
+                              "magic": "%PDF-"}, ...]}
+    stdout:        {"ok": true, "count": N, "seconds": S}  or {"ok": false}
+
+converts the jobs one after the other, as a sequential client would, and
+checks that every output starts with its job's "magic" (latin-1 string).
+"seconds" is the wall time of the whole list in this process; the
+benchmark times the request itself, so that two such clients running at
+once are timed over the same wall clock.
+
 It starts a soffice.bin of its own (private profile in a temporary
 directory, its own free port), connects once, and times only what
 LibreOffice does: loadComponentFromURL (the same load options as
@@ -173,16 +186,47 @@ class FloorOffice:
         shutil.rmtree(self.tempdir, ignore_errors=True)
 
 
+def store_options_for(request):
+    store = {"FilterName": request["filter"], "Overwrite": True}
+    if request.get("filter_data"):
+        store["FilterData"] = request["filter_data"]
+    return properties(store)
+
+
+def run_jobs(office, jobs):
+    """Throughput mode: the jobs in order; (count, wall seconds)."""
+    # URLs and store options are prepared before the clock starts: what
+    # is timed is LibreOffice's load + store + close and the output check.
+    prepared = []
+    for job in jobs:
+        prepared.append((
+            uno.systemPathToFileUrl(os.path.abspath(job["input"])),
+            uno.systemPathToFileUrl(os.path.abspath(job["output"])),
+            store_options_for(job), job["output"],
+            job.get("magic", "").encode("latin-1")))
+    started = time.perf_counter()
+    for input_url, output_url, store_options, output, magic in prepared:
+        office.convert_once(input_url, output_url, store_options)
+        if magic:
+            with open(output, "rb") as written:
+                head = written.read(len(magic))
+            if head != magic:
+                raise RuntimeError("%s: output starts with %r, not %r"
+                                   % (output, head, magic))
+    return len(prepared), time.perf_counter() - started
+
+
 def serve(office):
     for line in sys.stdin:
         if not line.strip():
             continue
         try:
             request = json.loads(line)
-            store = {"FilterName": request["filter"], "Overwrite": True}
-            if request.get("filter_data"):
-                store["FilterData"] = request["filter_data"]
-            store_options = properties(store)
+            if "jobs" in request:
+                count, seconds = run_jobs(office, request["jobs"])
+                reply({"ok": True, "count": count, "seconds": seconds})
+                continue
+            store_options = store_options_for(request)
             input_url = uno.systemPathToFileUrl(
                 os.path.abspath(request["input"]))
             output_url = uno.systemPathToFileUrl(
