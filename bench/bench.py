@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import queue
-import selectors
 import shutil
 import signal
 import statistics
@@ -50,6 +49,8 @@ sys.path.insert(0, str(PROJECT))
 import psutil  # noqa: E402
 
 from tests import documents  # noqa: E402
+from cloudooo.handler.ooo.process import (JsonLineReader,  # noqa: E402
+                                          WorkerLost)
 from tests.server import ServerProcess, b64, unb64  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
@@ -183,7 +184,7 @@ class FloorClient:
         self.popen = None
         self._pending_jobs = 0
         self.ready = {}
-        self._buffer = b""
+        self._reader = None
 
     @property
     def soffice_pid(self):
@@ -196,6 +197,7 @@ class FloorClient:
                  str(START_TIMEOUT)], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=stderr,
                 start_new_session=True)
+        self._reader = JsonLineReader(self.popen.stdout)
         self.ready = self._read(START_TIMEOUT + 10)
         if not self.ready.get("ready"):
             raise RuntimeError("%s did not start: %s\n%s" % (
@@ -238,22 +240,11 @@ class FloorClient:
         return answer["count"], answer["seconds"]
 
     def _read(self, timeout):
-        deadline = time.monotonic() + timeout
-        stdout = self.popen.stdout
-        with selectors.DefaultSelector() as selector:
-            selector.register(stdout, selectors.EVENT_READ)
-            while b"\n" not in self._buffer:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not selector.select(remaining):
-                    raise RuntimeError("%s: no answer within %s s"
-                                       % (self.name, timeout))
-                chunk = os.read(stdout.fileno(), 65536)
-                if not chunk:
-                    raise RuntimeError("%s exited (code %s):\n%s" % (
-                        self.name, self.popen.poll(), self.log()))
-                self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        return json.loads(line)
+        try:
+            return self._reader.read(timeout)
+        except WorkerLost as error:  # WorkerTimeout included
+            raise RuntimeError("%s: %s (exit code %s):\n%s" % (
+                self.name, error, self.popen.poll(), self.log()))
 
     def stop(self):
         """End of input makes the floor stop its soffice; TERM, then KILL

@@ -1,11 +1,8 @@
 """How operators start and stop the server: cloudooo serve, pserve."""
 
-import shutil
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import psutil

@@ -38,6 +38,35 @@ class WorkerTimeout(WorkerLost):
     """The worker did not answer within the call's deadline."""
 
 
+class JsonLineReader:
+    """One JSON object per line from a child's pipe, with a deadline."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self._buffer = b""
+
+    def read(self, timeout):
+        """The next object; WorkerTimeout after ``timeout`` seconds,
+        WorkerLost when the child closed the pipe or wrote garbage."""
+        deadline = time.monotonic() + timeout
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.stream, selectors.EVENT_READ)
+            while b"\n" not in self._buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not selector.select(remaining):
+                    raise WorkerTimeout("no answer within %.1f s" % timeout)
+                chunk = os.read(self.stream.fileno(), 65536)
+                if not chunk:
+                    raise WorkerLost("the child process closed its output")
+                self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        try:
+            return json.loads(line)
+        except ValueError:
+            raise WorkerLost("the child process sent garbage: %r"
+                             % line[:200])
+
+
 class ChildProcess:
     """One child started in its own session, stopped by PID, always reaped."""
 
@@ -176,7 +205,7 @@ class UnoWorkerProcess(ChildProcess):
         self.uno_path = uno_path
         self.host = host
         self.port = port
-        self._buffer = b""
+        self._reader = None
 
     def start(self, connect_timeout, office):
         """Start the worker and wait until it holds a bridge to ``office``.
@@ -190,12 +219,12 @@ class UnoWorkerProcess(ChildProcess):
         if self.uno_path:
             env["PYTHONPATH"] = os.pathsep.join(
                 filter(None, [self.uno_path, env.get("PYTHONPATH")]))
-        self._buffer = b""
         self._spawn([self.python, "-u", script, "--host", self.host,
                      "--port", str(self.port),
                      "--connect-timeout", str(connect_timeout)], env=env,
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                     stderr=None)
+        self._reader = JsonLineReader(self.popen.stdout)
         deadline = time.monotonic() + connect_timeout + 5
         while True:
             if not office.restart_if_profile_created():
@@ -226,24 +255,13 @@ class UnoWorkerProcess(ChildProcess):
         return self._read_message(timeout)
 
     def _read_message(self, timeout):
-        deadline = time.monotonic() + timeout
-        stdout = self.popen.stdout
-        with selectors.DefaultSelector() as selector:
-            selector.register(stdout, selectors.EVENT_READ)
-            while b"\n" not in self._buffer:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not selector.select(remaining):
-                    raise WorkerTimeout("no answer within %.1f s" % timeout)
-                chunk = os.read(stdout.fileno(), 65536)
-                if not chunk:
-                    raise WorkerLost("uno worker exited (code %s)"
-                                     % self.popen.poll())
-                self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
         try:
-            return json.loads(line)
-        except ValueError:
-            raise WorkerLost("uno worker sent garbage: %r" % line[:200])
+            return self._reader.read(timeout)
+        except WorkerTimeout:
+            raise
+        except WorkerLost as error:
+            raise WorkerLost("uno worker: %s (exit code %s)"
+                             % (error, self.popen.poll()))
 
 
 def find_uno_python(configured, office_binary_path):
