@@ -42,15 +42,15 @@ import sys
 import tempfile
 import time
 
-# Replies go to a private copy of stdout; anything else that prints goes to
-# stderr and cannot corrupt the protocol.
-REPLY_STREAM = os.fdopen(os.dup(1), "w", encoding="utf-8")
-os.dup2(2, 1)
-sys.stdout = sys.stderr
+import uno
+from com.sun.star.connection import NoConnectException
 
-import uno  # noqa: E402
-from com.sun.star.beans import PropertyValue  # noqa: E402
-from com.sun.star.connection import NoConnectException  # noqa: E402
+# The worker's own helpers, so the floor builds properties and replies the
+# way cloudooo does (the package imports only the standard library here).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+from cloudooo.handler.ooo import unoworker  # noqa: E402
+from cloudooo.handler.ooo.unoworker import properties, reply  # noqa: E402
 
 SOFFICE_BIN = "/usr/lib/libreoffice/program/soffice.bin"
 # soffice.bin exits with this code once after creating a new profile.
@@ -62,21 +62,6 @@ POLL_SECONDS = 0.05
 # never run (MacroExecutionMode 0), links never updated (UpdateDocMode 0).
 LOAD_OPTIONS = {"Hidden": True, "MacroExecutionMode": 0, "UpdateDocMode": 0,
                 "ReadOnly": False}
-
-
-def reply(message):
-    REPLY_STREAM.write(json.dumps(message) + "\n")
-    REPLY_STREAM.flush()
-
-
-def properties(mapping):
-    result = []
-    for name, value in mapping.items():
-        if isinstance(value, dict):
-            value = uno.Any("[]com.sun.star.beans.PropertyValue",
-                            properties(value))
-        result.append(PropertyValue(name, 0, value, 0))
-    return tuple(result)
 
 
 def free_port():
@@ -250,6 +235,7 @@ def main():
     parser.add_argument("--soffice", default=SOFFICE_BIN)
     parser.add_argument("--start-timeout", type=float, default=60.0)
     arguments = parser.parse_args()
+    unoworker.take_over_stdout()
     signal.signal(signal.SIGTERM, terminate)
     office = FloorOffice(arguments.soffice, arguments.start_timeout)
     try:
@@ -265,7 +251,7 @@ def main():
         return 0
     finally:
         office.stop()
-        REPLY_STREAM.flush()
+        unoworker.REPLY_STREAM.flush()
 
 
 if __name__ == "__main__":
