@@ -55,39 +55,26 @@ def asregistry(value):
     return rules
 
 
-def positive_int(value):
-    number = int(value)
-    if number < 1:
-        raise ValueError("must be at least 1, got %s" % number)
-    return number
+def ranged(kind, minimum, maximum=None, above=False):
+    """A converter to ``kind`` that refuses numbers out of range; ``above``
+    makes the minimum itself out of range."""
+    def convert(value):
+        number = kind(value)
+        if (number <= minimum if above else number < minimum) or (
+                maximum is not None and number > maximum):
+            raise ValueError("must be %s %s%s, got %s" % (
+                "more than" if above else "at least", minimum,
+                " and at most %s" % maximum if maximum is not None else "",
+                number))
+        return number
+    return convert
 
 
-def non_negative_int(value):
-    number = int(value)
-    if number < 0:
-        raise ValueError("must be 0 or more, got %s" % number)
-    return number
-
-
-def positive_float(value):
-    number = float(value)
-    if number <= 0:
-        raise ValueError("must be more than 0, got %s" % number)
-    return number
-
-
-def non_negative_float(value):
-    number = float(value)
-    if number < 0:
-        raise ValueError("must be 0 or more, got %s" % number)
-    return number
-
-
-def port_number(value):
-    number = int(value)
-    if not 1 <= number <= 65535:
-        raise ValueError("must be a TCP port (1-65535), got %s" % number)
-    return number
+positive_int = ranged(int, 1)
+non_negative_int = ranged(int, 0)
+positive_float = ranged(float, 0, above=True)
+non_negative_float = ranged(float, 0)
+port_number = ranged(int, 1, 65535)
 
 
 def optional_str(value):

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from cloudooo.settings import Settings
 from tests.server import ServerProcess
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
@@ -29,6 +30,12 @@ def corpus():
     if not CORPUS.is_dir():
         pytest.skip("sample corpus %s is absent" % CORPUS)
     return CORPUS
+
+
+@pytest.fixture
+def settings(tmp_path):
+    """Settings for a handler tested on its own, files under tmp_path."""
+    return Settings(working_path=str(tmp_path))
 
 
 @pytest.fixture

@@ -27,11 +27,6 @@ def codec(encoder):
 
 
 @pytest.fixture
-def settings(tmp_path):
-    return make_settings(tmp_path)
-
-
-@pytest.fixture
 def handler(settings):
     yield FFmpegHandler(settings)
     assert leftovers(settings) == [], "temporary files left behind"

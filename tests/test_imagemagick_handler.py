@@ -18,11 +18,6 @@ from tests.media_fixtures import (
 
 
 @pytest.fixture
-def settings(tmp_path):
-    return make_settings(tmp_path)
-
-
-@pytest.fixture
 def handler(settings):
     yield ImageMagickHandler(settings)
     assert leftovers(settings) == [], "temporary files left behind"

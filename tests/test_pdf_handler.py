@@ -15,11 +15,6 @@ TITLE = "Known fixture title"
 
 
 @pytest.fixture
-def settings(tmp_path):
-    return make_settings(tmp_path)
-
-
-@pytest.fixture
 def handler(settings):
     yield PDFHandler(settings)
     assert leftovers(settings) == [], "temporary files left behind"
