@@ -121,6 +121,12 @@ def test_presentation_and_drawing(proxy):
     assert convert(proxy, odg, "odg", "png").startswith(b"\x89PNG")
 
 
+def test_svg_is_drawn_by_libreoffice(proxy):
+    svg = (b'<svg xmlns="http://www.w3.org/2000/svg" width="40" height="30">'
+           b'<rect width="40" height="30" fill="red"/></svg>')
+    assert convert(proxy, svg, "svg", "png").startswith(b"\x89PNG")
+
+
 def test_html_and_text_sources(proxy):
     html = b"<html><body><h1>Title</h1><p>from html</p></body></html>"
     odt = convert(proxy, html, "html", "odt")
@@ -382,6 +388,10 @@ def unsafe_documents(url):
     yield "html", ('<html><body><img src="%s"/></body></html>'
                    % url).encode()
     yield "docx", documents.docx_with_external_image(url)
+    yield "svg", ('<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink='
+                  '"http://www.w3.org/1999/xlink" width="10" height="10">'
+                  '<image xlink:href="%s" width="10" height="10"/></svg>'
+                  % url).encode()
     yield "odt", documents.odt_package(
         "<text:p>x</text:p>" + documents.image_frame("/etc/passwd"))
     yield "odt", documents.odt_package(

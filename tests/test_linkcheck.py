@@ -42,6 +42,26 @@ def test_html_fetches_are_refused(html):
         linkcheck.check_html(html)
 
 
+@pytest.mark.parametrize("svg", [
+    b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org'
+    b'/1999/xlink"><image xlink:href="http://h/x.png"/></svg>',
+    b'<svg xmlns="http://www.w3.org/2000/svg"><image href="file:///etc/x"/>'
+    b'</svg>'])
+def test_svg_images_outside_are_refused(tmp_path, svg):
+    path = tmp_path / "f.svg"
+    path.write_bytes(svg)
+    with pytest.raises(UnsafeDocument):
+        linkcheck.check_document(str(path), "svg")
+
+
+def test_svg_links_for_the_reader_pass(tmp_path):
+    path = tmp_path / "f.svg"
+    path.write_bytes(b'<svg xmlns="http://www.w3.org/2000/svg"><a href="'
+                     b'http://example.org/"><rect width="1" height="1"/>'
+                     b'</a></svg>')
+    linkcheck.check_document(str(path), "svg")
+
+
 def test_word_and_rtf_fields(tmp_path):
     rtf = tmp_path / "f.rtf"
     rtf.write_bytes(b'{\\rtf1{\\field{\\*\\fldinst INCLUDEPICTURE '

@@ -19,6 +19,7 @@ from lxml import etree
 from cloudooo.errors import UnsafeDocument
 
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
+SVG_NAMESPACE = "{http://www.w3.org/2000/svg}"
 # Elements whose xlink:href is a link for the reader, never fetched.
 HYPERLINK_TAGS = (
     "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}a",
@@ -101,7 +102,7 @@ def _refuse(target, where):
 
 
 def check_xml(data, where):
-    """ODF XML (content.xml, styles.xml or a flat fodt/fods)."""
+    """ODF XML (content.xml, styles.xml or a flat fodt/fods), or SVG."""
     try:
         root = etree.fromstring(data, XML_PARSER)
     except etree.XMLSyntaxError:
@@ -110,7 +111,10 @@ def check_xml(data, where):
         if not isinstance(element.tag, str):
             continue
         href = element.get(XLINK_HREF)
-        if href is not None and element.tag not in HYPERLINK_TAGS:
+        if href is None and element.tag.startswith(SVG_NAMESPACE):
+            href = element.get("href")  # SVG 2 drops the xlink prefix
+        if href is not None and element.tag not in HYPERLINK_TAGS and \
+                element.tag != SVG_NAMESPACE + "a":
             if is_unsafe_reference(href):
                 _refuse(href, where)
 
@@ -225,7 +229,8 @@ def check_document(path, extension):
     if extension in ("html", "htm", "xhtml") or data.lstrip()[:200].lower() \
             .startswith((b"<!doctype html", b"<html")):
         check_html(data)
-    elif data.lstrip().startswith(b"<?xml") or extension.startswith("fod"):
+    elif data.lstrip().startswith(b"<?xml") or extension.startswith("fod") \
+            or extension == "svg" or b"<svg" in data[:1024]:
         check_xml(data, extension)
     elif extension == "rtf" or data.startswith(b"{\\rtf"):
         for instruction in RTF_FIELD_INSTRUCTION.findall(
