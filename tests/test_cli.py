@@ -50,3 +50,27 @@ def test_pserve_serves_and_stops_soffice(tmp_path):
         survivors = server.stop(signal.SIGTERM)
     assert survivors == []
     assert not psutil.pid_exists(office_pid)
+
+
+def test_office_that_cannot_start_stops_the_server_clearly(tmp_path):
+    # soffice.bin exists but cannot accept connections: a port that is not
+    # ours to bind (already taken) makes every start fail.
+    import socket
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen(1)
+    port = blocker.getsockname()[1]
+    try:
+        server = ServerProcess(tmp_path, office_pool_size=1,
+                               openoffice_port=port, office_start_timeout=5)
+        result = subprocess.run(
+            [sys.executable, "-m", "cloudooo.cli", "serve",
+             str(server.config_path)], capture_output=True, text=True,
+            timeout=120)
+    finally:
+        blocker.close()
+    assert result.returncode != 0
+    assert "no LibreOffice instance could start" in result.stderr
+    leftovers = [process for process in psutil.process_iter(["cmdline"])
+                 if str(tmp_path) in " ".join(process.info["cmdline"] or [])]
+    assert leftovers == []

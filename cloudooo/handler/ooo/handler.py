@@ -70,11 +70,15 @@ class OfficeHandler(Handler):
                     self.settings.openoffice_port)
         self.pool = OfficePool(self.settings, uno_python,
                                child_environment(self.settings.env))
-        self.pool.start()
-        reply = self.pool.run({"op": "catalogue"})
-        if not reply.get("ok"):
-            raise RuntimeError("cannot read LibreOffice's filters: %s"
-                               % reply.get("message"))
+        try:
+            self.pool.start()
+            reply = self.pool.run({"op": "catalogue"})
+            if not reply.get("ok"):
+                raise RuntimeError("cannot read LibreOffice's filters: %s"
+                                   % reply.get("message"))
+        except BaseException:
+            self.stop()  # no soffice may outlive a failed start
+            raise
         self.catalogue = FilterCatalogue(
             reply["result"], self.settings.ooo_disable_filter_list,
             self.settings.ooo_disable_filter_name_list)

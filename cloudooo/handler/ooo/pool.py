@@ -89,6 +89,7 @@ class OfficePool:
         self._closing = False
         self._threads = []
         self._stop_event = threading.Event()
+        self._start_errors = []
 
     # -- start and stop -----------------------------------------------------
 
@@ -105,6 +106,12 @@ class OfficePool:
             thread.start()
         for thread in starters:
             thread.join()
+        with self._condition:
+            started = bool(self._idle)
+        if not started:
+            # Nothing will ever answer: say why now rather than time out.
+            raise RuntimeError("no LibreOffice instance could start: %s"
+                               % "; ".join(self._start_errors))
         self._monitor = self._spawn(self._monitor_loop, "office-monitor")
 
     def _first_start(self, entry):
@@ -113,6 +120,7 @@ class OfficePool:
             entry.start()
         except WorkerLost as error:
             logger.error("%s failed to start: %s", entry.name, error)
+            self._start_errors.append("%s: %s" % (entry.name, error))
             self._maintain(entry, "start failed", lambda: entry.recover(
                 "failed start"))
             return
