@@ -192,6 +192,15 @@ class FilterCatalogue:
             self._choose(service, extension, found)
         for extension, service in SERVICE_BY_SOURCE_EXTENSION.items():
             self._services_by_extension[extension] = [service]
+        # What the UNO worker needs to store as each extension, built once:
+        # every conversion asks for it.
+        self._targets_by_extension = {}
+        for (service, extension), export_filter in \
+                self._by_service_and_extension.items():
+            self._targets_by_extension.setdefault(extension, {})[service] = {
+                "filter": export_filter.name,
+                "store_options": STORE_OPTIONS_BY_FILTER.get(
+                    export_filter.name, {})}
 
     def _choose(self, service, extension, found):
         microsoft = [f for f in found if _is_microsoft_flavour(f.name)]
@@ -209,16 +218,6 @@ class FilterCatalogue:
         self._by_service_and_extension[(service, extension)] = export_filter
 
     # -- queries --------------------------------------------------------
-
-    def export_filter(self, service, extension):
-        return self._by_service_and_extension.get((service, extension))
-
-    def filters_for_extension(self, extension):
-        """{service: filter name} for every kind that can write ``extension``."""
-        return {service: export_filter.name
-                for (service, ext), export_filter
-                in self._by_service_and_extension.items()
-                if ext == extension}
 
     def services_for_source(self, extension):
         return list(self._services_by_extension.get(extension, []))
@@ -260,9 +259,12 @@ class FilterCatalogue:
 
     def targets(self, extension):
         """What the UNO worker needs to store as ``extension``:
-        {service: {"filter": name, "store_options": {...}}}."""
-        return {service: {"filter": name,
-                          "store_options": STORE_OPTIONS_BY_FILTER.get(
-                              name, {})}
-                for service, name in self.filters_for_extension(
-                    extension).items()}
+        {service: {"filter": name, "store_options": {...}}}.  Shared: do
+        not modify."""
+        return self._targets_by_extension.get(extension, {})
+
+    def odf_targets(self):
+        """Each kind of document stored in its own ODF format."""
+        return {service: self.targets(extension)[service]
+                for service, extension in ODF_EXTENSION_BY_SERVICE.items()
+                if service in self.targets(extension)}

@@ -45,6 +45,7 @@ class OfficeHandler(Handler):
         super().__init__(settings)
         self.pool = None
         self.catalogue = None
+        self._odf_targets = None
 
     # -- life cycle ---------------------------------------------------------
 
@@ -82,6 +83,7 @@ class OfficeHandler(Handler):
         self.catalogue = FilterCatalogue(
             reply["result"], self.settings.ooo_disable_filter_list,
             self.settings.ooo_disable_filter_name_list)
+        self._odf_targets = self.catalogue.odf_targets()
 
     def stop(self):
         if self.pool is not None:
@@ -124,7 +126,7 @@ class OfficeHandler(Handler):
                            op="get_metadata")
             if base_document:
                 request["output"] = os.path.join(workdir, "base")
-                request["targets"] = self._odf_targets()
+                request["targets"] = self._odf_targets
             metadata = self._run(request, data)["result"]
             filter_name = metadata.pop("FilterName", "")
             service = metadata.pop("DocumentService", "")
@@ -160,15 +162,6 @@ class OfficeHandler(Handler):
                                                  document_type)
 
     # -- internals ----------------------------------------------------------
-
-    def _odf_targets(self):
-        """Store each kind of document in its own ODF format."""
-        result = {}
-        for service, extension in filters.ODF_EXTENSION_BY_SERVICE.items():
-            target = self.catalogue.targets(extension).get(service)
-            if target:
-                result[service] = target
-        return result
 
     def _run(self, request, data):
         """Run a worker request about the document ``data``."""

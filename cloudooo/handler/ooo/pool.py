@@ -112,7 +112,7 @@ class OfficePool:
             # Nothing will ever answer: say why now rather than time out.
             raise RuntimeError("no LibreOffice instance could start: %s"
                                % "; ".join(self._start_errors))
-        self._monitor = self._spawn(self._monitor_loop, "office-monitor")
+        self._spawn(self._monitor_loop, "office-monitor")
 
     def _first_start(self, entry):
         entry.clean_leftovers()
