@@ -55,9 +55,10 @@ def run_command(argv, timeout, env=None, cwd=None, input_bytes=None,
     """Run an external tool (argv list, never a shell) with a time limit.
 
     Returns the CompletedProcess (stdout/stderr as bytes).  A non-zero exit
-    raises ConversionError carrying the tool's last error line; running past
-    ``timeout`` kills the tool's whole process group and raises
-    ConversionTimeout.
+    raises ConversionError carrying the tool's last error line, with the
+    working directory ``cwd`` taken out of it (the message goes to the
+    client); running past ``timeout`` kills the tool's whole process group
+    and raises ConversionTimeout.
     """
     tool = tool or os.path.basename(argv[0])
     try:
@@ -81,10 +82,18 @@ def run_command(argv, timeout, env=None, cwd=None, input_bytes=None,
         raise
     if process.returncode != 0:
         message = last_error_line(stderr.decode("utf-8", "replace"))
+        if cwd:
+            message = hide_directory(message, cwd)
         raise ConversionError("%s failed (exit %s): %s"
                               % (tool, process.returncode, message))
     return subprocess.CompletedProcess(argv, process.returncode, stdout,
                                        stderr)
+
+
+def hide_directory(message, directory):
+    """``message`` without the server path ``directory`` (or its file URL)."""
+    prefix = os.path.join(directory, "")
+    return message.replace("file:" + prefix, "").replace(prefix, "")
 
 
 def kill_process_group(process):

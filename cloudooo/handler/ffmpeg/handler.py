@@ -146,15 +146,10 @@ class FFmpegHandler(Handler):
                                   % container.extension)
 
     def _run(self, argv, path, timeout):
-        """run_command with our environment; temporary paths are removed from
-        error messages, which go back to the client."""
+        """run_command with our environment, in the request's directory."""
         logger.debug("running %s", argv)
-        try:
-            return run_command(argv, timeout,
-                               env=child_environment(self.settings.env),
-                               cwd=path)
-        except ConversionError as error:
-            raise ConversionError(hide_path(str(error), path))
+        return run_command(argv, timeout,
+                           env=child_environment(self.settings.env), cwd=path)
 
 
 def check_data(data):
@@ -170,11 +165,6 @@ def write_input(path, data, source_format):
     with open(filename, "wb") as stream:
         stream.write(data)
     return filename
-
-
-def hide_path(message, path):
-    return message.replace("file:" + path + os.sep, "").replace(
-        path + os.sep, "")
 
 
 def encoding_args(target):

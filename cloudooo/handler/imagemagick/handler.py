@@ -340,8 +340,7 @@ class ImageMagickHandler(Handler):
             return run_command(argv, self.settings.tool_timeout,
                                env=self._env(path), cwd=path)
         except ConversionError as error:
-            # The message goes to the client: no server paths in it.
-            message = str(error).replace(path + os.sep, "")
+            message = str(error)
             if message.endswith(": "):
                 # ImageMagick 6 loses some coder errors, such as a limit
                 # hit inside libpng, and then prints nothing at all.

@@ -119,13 +119,9 @@ class PDFHandler(Handler):
 
     def _run(self, argv, path, input_bytes=None, tool=None):
         logger.debug("running %s", argv)
-        try:
-            return run_command(argv, self.settings.tool_timeout,
-                               env=child_environment(self.settings.env),
-                               cwd=path, input_bytes=input_bytes, tool=tool)
-        except ConversionError as error:
-            # The message goes to the client: no server paths in it.
-            raise ConversionError(str(error).replace(path + os.sep, ""))
+        return run_command(argv, self.settings.tool_timeout,
+                           env=child_environment(self.settings.env),
+                           cwd=path, input_bytes=input_bytes, tool=tool)
 
 
 def check_source(data, source_format):
