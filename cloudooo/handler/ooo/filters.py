@@ -98,8 +98,12 @@ STORE_OPTIONS_BY_FILTER = {
     "draw_pdf_Export": {"FilterData": PDF_A1},
     "impress_pdf_Export": {"FilterData": dict(PDF_A1,
                                               ExportNotesPages=True)},
-    "impress_html_Export": {"FilterData": {"IsExportNotes": True,
-                                           "Format": 2}},
+    # One page per slide (PublishMode 0; without it LibreOffice 7.x writes
+    # a single page and no images), slides as 640 px PNGs img0.png,
+    # img1.png... with pages img<N>.html and text<N>.html: what ERP5 reads.
+    "impress_html_Export": {"FilterData": {"PublishMode": 0,
+                                           "IsExportNotes": True,
+                                           "Width": 640, "Format": 2}},
     "draw_html_Export": {"FilterData": {"Format": 2}},
     "HTML (StarCalc)": {"FilterData": {"Format": 2}},
     "Text (encoded)": {"FilterOptions": "UTF8,LF"},
@@ -112,9 +116,14 @@ STORE_OPTIONS_BY_FILTER = {
         "FilterOptions": "44,34,76,1,,0,false,true,true"},
 }
 
+# The base format (getFileMetadataItemList's base_document, run_convert):
+# a document's own ODF format, except for sources opened as HTML pages,
+# whose base is HTML written by LibreOffice's HTML filter.
 ODF_EXTENSION_BY_SERVICE = {TEXT: "odt", WEB: "odt", GLOBAL: "odt",
                             SPREADSHEET: "ods", PRESENTATION: "odp",
                             DRAWING: "odg"}
+HTML_PAGE_SOURCE_EXTENSIONS = ("html", "htm", "xhtml", "zip")
+HTML_BASE_EXTENSION = "html"
 
 
 class ExportFilter:

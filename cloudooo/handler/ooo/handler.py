@@ -28,6 +28,10 @@ logger = logging.getLogger(__name__)
 CSV_DELIMITERS = ",;\t|"
 CSV_SNIFF_BYTES = 64 * 1024
 HTML_EXTENSIONS = ("html", "htm", "xhtml")
+# The main page of an HTML output, whatever the kind of document: ERP5
+# takes the first zip member ending in "html" as the page, and for a
+# presentation requires "impr" in its name (upstream's naming).
+HTML_PAGE_NAME = "document.impr.html"
 
 REPLY_ERRORS = {"load": ConversionError, "unsupported": UnsupportedFormat,
                 "error": ConversionError}
@@ -108,7 +112,7 @@ class OfficeHandler(Handler):
             output_dir = os.path.join(workdir, "out")
             os.mkdir(output_dir)
             output_path = os.path.join(
-                output_dir, "document." + file_extension(destination_format))
+                output_dir, output_file_name(destination_format))
             self._run(dict(loading, op="convert", output=output_path,
                            targets=targets, refresh=bool(refresh),
                            script=script or None), data)
@@ -116,28 +120,39 @@ class OfficeHandler(Handler):
                 raise ConversionError("LibreOffice wrote no %s file"
                                       % destination_format)
             if zip:
-                return zip_directory(output_dir)
+                return zip_directory(output_dir,
+                                     os.path.basename(output_path))
             with open(output_path, "rb") as stream:
                 return stream.read()
 
     def get_metadata(self, data, source_format, base_document=False):
+        # HTML pages keep HTML as their base format; the rest, their ODF.
+        html_page = file_extension(source_format) in \
+            filters.HTML_PAGE_SOURCE_EXTENSIONS
         with temporary_directory(self.settings.tmp_path) as workdir:
             request = dict(self._prepare_input(workdir, data, source_format),
                            op="get_metadata")
             if base_document:
                 request["output"] = os.path.join(workdir, "base")
-                request["targets"] = self._odf_targets
+                request["targets"] = self.catalogue.targets(
+                    filters.HTML_BASE_EXTENSION) if html_page \
+                    else self._odf_targets
             metadata = self._run(request, data)["result"]
             filter_name = metadata.pop("FilterName", "")
             service = metadata.pop("DocumentService", "")
-            metadata["MIMEType"] = (
-                mimetype_for_extension(source_format)
-                or self.catalogue.mimetype_of_filter(filter_name))
+            if html_page:
+                metadata["MIMEType"] = mimetype_for_extension(
+                    filters.HTML_BASE_EXTENSION)
+            else:
+                metadata["MIMEType"] = (
+                    mimetype_for_extension(source_format)
+                    or self.catalogue.mimetype_of_filter(filter_name))
             if base_document:
                 with open(request["output"], "rb") as stream:
                     metadata["Data"] = stream.read()
-                metadata["BaseFormat"] = filters.ODF_EXTENSION_BY_SERVICE.get(
-                    service, "")
+                metadata["BaseFormat"] = filters.HTML_BASE_EXTENSION \
+                    if html_page else filters.ODF_EXTENSION_BY_SERVICE.get(
+                        service, "")
             else:
                 metadata["Data"] = ""
             return metadata
@@ -257,12 +272,24 @@ def unpack_html_zip(data, directory):
     return os.path.join(root, (index or pages)[0])
 
 
-def zip_directory(directory):
-    """The files of ``directory`` as a zip, names relative to it."""
+def output_file_name(destination_format):
+    """The file LibreOffice writes the converted document to."""
+    extension = file_extension(destination_format)
+    if extension in HTML_EXTENSIONS:
+        return HTML_PAGE_NAME
+    return "document." + extension
+
+
+def zip_directory(directory, first_name):
+    """The files of ``directory`` as a zip, names relative to it, with
+    ``first_name`` (the main file) as the first member: clients take the
+    first member ending in "html" as the page."""
+    names = [os.path.relpath(os.path.join(folder, name), directory)
+             for folder, _dirs, files in os.walk(directory)
+             for name in files]
+    names.sort(key=lambda name: (name != first_name, name))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for folder, _dirs, files in os.walk(directory):
-            for name in sorted(files):
-                path = os.path.join(folder, name)
-                archive.write(path, os.path.relpath(path, directory))
+        for name in names:
+            archive.write(os.path.join(directory, name), name)
     return buffer.getvalue()
