@@ -7,6 +7,7 @@ and shapes are upstream cloudooo's, which ERP5 clients call.
 
 import base64
 import binascii
+import functools
 import logging
 import re
 
@@ -48,6 +49,28 @@ def source_format_of(name, what="source_format"):
     if "/" in extension:
         raise UnsupportedFormat("unknown %s %r" % (what, name))
     return extension
+
+
+def legacy_triple(method):
+    """An ERP5 legacy method: the dict it returns as (200, dict, ''), any
+    failure (bad arguments included) as (402, {}, message)."""
+    @functools.wraps(method)
+    def legacy_method(self, *args, **kwargs):
+        try:
+            return 200, method(self, *args, **kwargs), ""
+        except Exception as error:
+            return self._legacy_failure(method.__name__, error)
+    return legacy_method
+
+
+def legacy_source(filename, extension):
+    """A legacy call's source format: ``extension``, else the file name's."""
+    if extension:
+        return extension
+    if not isinstance(filename, str) or "." not in filename:
+        raise InvalidRequest("filename must be a file name with an extension "
+                             "(such as 'letter.odt'), or give extension")
+    return filename.rsplit(".", 1)[-1]
 
 
 class Manager:
@@ -165,91 +188,92 @@ class Manager:
 
     # -- ERP5's legacy API: (status, dict, message) triples ---------------
 
+    @legacy_triple
     def run_convert(self, filename="", data=None, meta=None, extension=None,
                     orig_format=None):
         """run_convert(filename, data, meta, extension, orig_format) ->
         (200, {'data', 'meta', 'mime'}, '') or (402, {}, message): the
-        document in its base format (ODF) with its metadata."""
-        extension = extension or filename.rsplit(".", 1)[-1]
-        try:
-            metadata = self.getFileMetadataItemList(data, extension, True)
-            base_format = metadata.pop("BaseFormat", "") or extension
-            mimetype = mimetype_for_extension(base_format) or \
-                metadata.get("MIMEType", "")
-            response = {"data": metadata.pop("Data"), "mime": mimetype}
-            metadata["MIMEType"] = mimetype
-            metadata["mime"] = mimetype
-            response["meta"] = metadata
-            return 200, response, ""
-        except Exception as error:
-            return self._legacy_failure(error, {})
+        document in its base format (ODF; HTML for HTML pages) with its
+        metadata."""
+        metadata = self.getFileMetadataItemList(
+            data, legacy_source(filename, extension), True)
+        base_format = metadata.pop("BaseFormat", "")
+        mimetype = mimetype_for_extension(base_format) or \
+            metadata.get("MIMEType", "")
+        data = metadata.pop("Data")
+        metadata["MIMEType"] = mimetype
+        metadata["mime"] = mimetype
+        return {"data": data, "meta": metadata, "mime": mimetype}
 
+    @legacy_triple
     def run_setmetadata(self, filename="", data=None, meta=None,
                         extension=None, orig_format=None):
         """run_setmetadata(filename, data, meta, extension, orig_format) ->
         (200, {'data'}, '') or (402, {}, message)."""
-        extension = extension or filename.rsplit(".", 1)[-1]
-        try:
-            return 200, {"data": self.updateFileMetadata(
-                data, extension, meta or {})}, ""
-        except Exception as error:
-            return self._legacy_failure(error, {})
+        return {"data": self.updateFileMetadata(
+            data, legacy_source(filename, extension), meta or {})}
 
+    @legacy_triple
     def run_getmetadata(self, filename="", data=None, meta=None,
                         extension=None, orig_format=None):
         """run_getmetadata(filename, data, meta, extension, orig_format) ->
         (200, {'meta'}, '') or (402, {}, message)."""
-        extension = extension or filename.rsplit(".", 1)[-1]
-        try:
-            metadata = self.getFileMetadataItemList(data, extension)
-            metadata.pop("BaseFormat", None)
-            metadata["title"] = metadata.get("Title", "")
-            return 200, {"meta": metadata}, ""
-        except Exception as error:
-            return self._legacy_failure(error, {})
+        metadata = self.getFileMetadataItemList(
+            data, legacy_source(filename, extension))
+        metadata.pop("BaseFormat", None)
+        metadata["title"] = metadata.get("Title", "")
+        return {"meta": metadata}
 
+    @legacy_triple
     def run_generate(self, filename="", data=None, meta=None, extension=None,
                      orig_format=""):
         """run_generate(filename, data, meta, extension, orig_format) ->
-        (200, {'data', 'mime'}, '') or (402, partial dict, message).
+        (200, {'data', 'mime'}, '') or (402, {}, message).
         orig_format is the source mimetype; html output comes zipped."""
-        response = {}
-        try:
-            source = extension_for_mimetype(orig_format or "") or \
-                normalize_format(filename.rsplit(".", 1)[-1])
-            extension = normalize_format(extension or "")
-            kind = (orig_format or "").split(".")[-1].split("/")[-1]
-            if kind in ("presentation", "graphics", "spreadsheet", "text") \
-                    and extension == "xhtml":
-                extension = "html"
-            zip_output = "htm" in extension
-            response["data"] = self.convertFile(data, source, extension,
-                                                zip_output)
-            if zip_output:
-                response["mime"] = "application/zip"
-            else:
-                response["mime"] = mimetype_for_extension(extension) or \
-                    "application/octet-stream"
-            return 200, response, ""
-        except Exception as error:
-            return self._legacy_failure(error, response)
+        if orig_format and not isinstance(orig_format, str):
+            raise InvalidRequest("orig_format must be a mimetype")
+        source = extension_for_mimetype(orig_format or "") or \
+            normalize_format(legacy_source(filename, None))
+        extension = source_format_of(extension, "extension")
+        kind = (orig_format or "").split(".")[-1].split("/")[-1]
+        if kind in ("presentation", "graphics", "spreadsheet", "text") \
+                and extension == "xhtml":
+            extension = "html"
+        zip_output = "htm" in extension
+        data = self.convertFile(data, source, extension, zip_output)
+        if zip_output:
+            mimetype = "application/zip"
+        else:
+            mimetype = mimetype_for_extension(extension) or \
+                "application/octet-stream"
+        return {"data": data, "mime": mimetype}
 
+    @legacy_triple
     def getAllowedTargetItemList(self, content_type):
         """getAllowedTargetItemList(content_type) -> (200, {'response_data':
         [(extension, title), ...]}, '') or (402, {}, message)."""
-        try:
-            items = self.getAllowedExtensionList({"mimetype": content_type})
-            return 200, {"response_data": items}, ""
-        except Exception as error:
-            return self._legacy_failure(error, {})
+        if not isinstance(content_type, str) or "/" not in content_type:
+            raise InvalidRequest("content_type must be a mimetype such as "
+                                 "'application/vnd.oasis.opendocument.text'")
+        return {"response_data": self.getAllowedExtensionList(
+            {"mimetype": content_type})}
 
     @staticmethod
-    def _legacy_failure(error, partial):
+    def _legacy_failure(method_name, error):
+        """(402, {}, message): the message looks like a Python traceback,
+        which ERP5 looks for, with our readable message as its last line.
+        No real traceback: it would show server paths."""
         if isinstance(error, CloudoooError):
-            logger.warning("legacy call failed: %s", error)
+            logger.warning("%s failed: %s", method_name, error)
+            last_line = "%s: %s" % (type(error).__name__,
+                                    " ".join(str(error).splitlines()))
         else:
-            logger.exception("legacy call failed")
-        return 402, partial, str(error) or error.__class__.__name__
+            # Its text may hold server paths: it goes to the log only.
+            logger.exception("%s failed", method_name)
+            last_line = "InternalError: internal error (%s), logged on the " \
+                "server" % type(error).__name__
+        return 402, {}, "Traceback (most recent call last):\n  cloudooo.%s" \
+            "\n%s" % (method_name, last_line)
 
     # -- granulation ----------------------------------------------------
 
