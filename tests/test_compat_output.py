@@ -231,3 +231,27 @@ def test_legacy_success_keeps_an_empty_message(proxy):
         documents.ODT_MIMETYPE)
     assert (status, message) == (200, "")
     assert "pdf" in {item[0] for item in response["response_data"]}
+
+
+# -- §1.5 which program opens an HTML page ------------------------------------
+
+TABLE_PAGE = (b"<html><body><table><tr><td>name</td><td>value</td></tr>"
+              b"<tr><td>alpha</td><td>1</td></tr></table></body></html>")
+
+
+@pytest.mark.parametrize("destination, check", [
+    # Writer when it can write the destination...
+    ("odt", lambda data: documents.zip_mimetype(data) ==
+     documents.ODT_MIMETYPE),
+    # ...Writer/Web when only it can...
+    ("sxw", lambda data: documents.zip_mimetype(data) ==
+     "application/vnd.sun.xml.writer"),
+    # ...otherwise Calc.
+    ("ods", lambda data: documents.zip_mimetype(data) ==
+     "application/vnd.oasis.opendocument.spreadsheet"),
+    ("xls", lambda data: data.startswith(b"\xd0\xcf\x11\xe0")),
+    ("xlsx", lambda data: "xl/workbook.xml" in documents.zip_names(data)),
+])
+def test_html_opens_in_the_program_that_writes_the_destination(
+        proxy, destination, check):
+    assert check(convert(proxy, TABLE_PAGE, "html", destination))

@@ -32,6 +32,12 @@ HTML_EXTENSIONS = ("html", "htm", "xhtml")
 # takes the first zip member ending in "html" as the page, and for a
 # presentation requires "impr" in its name (upstream's naming).
 HTML_PAGE_NAME = "document.impr.html"
+# Which program opens an HTML page to convert it: the first of these that
+# can write the destination.  Writer writes most formats; Writer/Web alone
+# writes sxw; Calc writes the spreadsheet formats (xls, ods, csv...).
+HTML_IMPORT_FILTERS = ((filters.TEXT, "HTML (StarWriter)"),
+                       (filters.WEB, "HTML"),
+                       (filters.SPREADSHEET, "HTML (StarCalc)"))
 
 REPLY_ERRORS = {"load": ConversionError, "unsupported": UnsupportedFormat,
                 "error": ConversionError}
@@ -109,6 +115,9 @@ class OfficeHandler(Handler):
                                     % destination_format)
         with temporary_directory(self.settings.tmp_path) as workdir:
             loading = self._prepare_input(workdir, data, source_format)
+            if file_extension(source_format) in \
+                    filters.HTML_PAGE_SOURCE_EXTENSIONS:
+                loading["load_options"] = html_load_options(targets)
             output_dir = os.path.join(workdir, "out")
             os.mkdir(output_dir)
             output_path = os.path.join(
@@ -270,6 +279,14 @@ def unpack_html_zip(data, directory):
     index = [page for page in pages
              if os.path.basename(page).lower() in ("index.html", "index.htm")]
     return os.path.join(root, (index or pages)[0])
+
+
+def html_load_options(targets):
+    """Load options opening an HTML page in a program that can store it as
+    ``targets`` says; Writer when none can (the worker then says why)."""
+    filter_name = next((name for service, name in HTML_IMPORT_FILTERS
+                        if service in targets), HTML_IMPORT_FILTERS[0][1])
+    return {"FilterName": filter_name}
 
 
 def output_file_name(destination_format):
