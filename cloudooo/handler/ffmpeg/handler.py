@@ -114,8 +114,12 @@ class FFmpegHandler(Handler):
                 return stream.read()
 
     def allowed_conversion_formats(self, source_mimetype):
-        return [(row.mimetype, row.title)
-                for row in targets_for_mimetype(source_mimetype)]
+        # One pair per mimetype: a second extension of the same file type
+        # (mpg, m4v) adds nothing a client could ask for by mimetype.
+        pairs = {}
+        for row in targets_for_mimetype(source_mimetype):
+            pairs.setdefault(row.mimetype, row.title)
+        return list(pairs.items())
 
     def allowed_extensions(self, source_extension):
         return [(row.extension, row.title) for row in targets_for_mimetype(
