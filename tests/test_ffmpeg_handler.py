@@ -189,6 +189,18 @@ def test_set_metadata_mp4(handler):
     assert ffprobe(tagged)[1] == ["video:h264", "audio:aac"]
 
 
+@pytest.mark.parametrize("extension", ["mpeg", "ts", "aac", "3gp"])
+def test_set_metadata_refuses_a_container_that_drops_tags(handler,
+                                                          extension):
+    if find_container(extension).video_codec:
+        data = handler.convert(ogv_video(), "ogv", extension)
+    else:
+        data = handler.convert(ogg_audio(), "ogg", extension)
+    with pytest.raises(UnsupportedFormat,
+                       match="cannot hold these metadata tags.*: title$"):
+        handler.set_metadata(data, extension, {"Title": "Lost"})
+
+
 def test_set_metadata_refuses_bad_key(handler):
     with pytest.raises(InvalidRequest):
         handler.set_metadata(ogv_video(), "ogv", {"a=b": "c"})
