@@ -120,6 +120,7 @@ _PACKAGE_FILES = frozenset(("mimetype", "content.xml", "styles.xml"))
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, NotImplementedError,
                RuntimeError, ValueError, EOFError)
 
+
 class OdtGranulator:
     """Tables, images, paragraphs and chapters of one ODT document.
 
@@ -226,10 +227,11 @@ class OdtGranulator:
         picture shown before its captioned copy carries the caption (clients
         cannot tell two items with one file name apart anyway).
         """
-        captioned = [(_picture_name(image), caption)
-                     for image, caption in (
-                         (image, self._image_caption(image))
-                         for image in self._images) if caption]
+        captioned = []  # (picture name, caption) of captioned frames
+        for image in self._images:
+            caption = self._image_caption(image)
+            if caption:
+                captioned.append((_picture_name(image), caption))
         cursor = 0
         items = []
         for image in self._images:
