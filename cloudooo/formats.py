@@ -104,6 +104,10 @@ MIMETYPE_BY_EXTENSION = {
     "flv": "video/x-flv",
     "3gp": "video/3gpp",
     "wmv": "video/x-ms-wmv",
+    # more ffmpeg targets (COMPAT.md section 8)
+    "ts": "video/mp2t",
+    "asf": "video/x-ms-asf",
+    "wma": "audio/x-ms-wma",
 }
 
 # mimetype -> canonical extension, where the first extension above is not the

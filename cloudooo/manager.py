@@ -286,7 +286,8 @@ class Manager:
         return self.granulator_class(document)
 
     def getTableItemList(self, data, source_format="odt"):
-        """getTableItemList(data, source_format='odt') -> [[name, caption]]"""
+        """getTableItemList(data, source_format='odt') -> [[name, caption]];
+        the caption whole, label included ('Table 1: Prices'), or ''."""
         return self._granulator(data, source_format).table_items()
 
     def getTable(self, data, table_id, source_format="odt"):
@@ -301,12 +302,14 @@ class Manager:
         return self._granulator(data, source_format).column_items(table_id)
 
     def getLineItemList(self, data, table_id, source_format="odt"):
-        """getLineItemList(data, table_id, source_format) -> one list of
-        [header, cell text] pairs per data row."""
+        """getLineItemList(data, table_id, source_format) -> one flat list,
+        row after row, of [column header, cell text] pairs."""
         return self._granulator(data, source_format).line_items(table_id)
 
     def getImageItemList(self, data, source_format="odt"):
-        """getImageItemList(data, source_format) -> [[file name, caption]]"""
+        """getImageItemList(data, source_format) -> [[file name, caption]],
+        one per picture frame; the caption is the text after the first ':'
+        of a captioned frame of that file, or ''."""
         return self._granulator(data, source_format).image_items()
 
     def getImage(self, data, image_id, source_format="odt", format=None,
@@ -327,11 +330,13 @@ class Manager:
         return encode_document(image)
 
     def getParagraphItemList(self, data, source_format="odt"):
-        """getParagraphItemList(data, source_format) -> [[index, style]]"""
+        """getParagraphItemList(data, source_format) -> [[index, style]];
+        the style name as written in the document ('P1', 'Standard')."""
         return self._granulator(data, source_format).paragraph_items()
 
     def getParagraph(self, data, paragraph_id, source_format="odt"):
-        """getParagraph(data, paragraph_id, source_format) -> [text, style]"""
+        """getParagraph(data, paragraph_id, source_format) -> [text, style]
+        (style as in getParagraphItemList)."""
         return self._granulator(data, source_format).paragraph(paragraph_id)
 
     def getChapterItemList(self, data, source_format="odt"):

@@ -68,6 +68,26 @@ def ogv_video():
 
 
 @functools.lru_cache(maxsize=None)
+def ogv_flac_mono_11025():
+    """Theora + FLAC in Ogg, like the corpus video, with a mono 11025 Hz
+    track: a rate and layout several target encoders cannot take as is."""
+    return _build(FFMPEG + VIDEO_SOURCE
+                  + ("-f", "lavfi", "-i",
+                     "sine=frequency=440:duration=1:sample_rate=11025",
+                     "-c:v", "libtheora", "-q:v", "5", "-c:a", "flac",
+                     "-ac", "1", "-shortest", "-f", "ogg"), "mono.ogv")
+
+
+@functools.lru_cache(maxsize=None)
+def ogg_audio_96k_stereo():
+    """Vorbis in Ogg at 96 kHz stereo: above what WMA and MP2 accept."""
+    return _build(FFMPEG + ("-f", "lavfi", "-i",
+                            "sine=frequency=440:duration=1:sample_rate=96000",
+                            "-ac", "2", "-c:a", "libvorbis", "-f", "ogg"),
+                  "stereo96k.ogg")
+
+
+@functools.lru_cache(maxsize=None)
 def ogg_audio():
     """Vorbis in Ogg, no video."""
     return _build(FFMPEG + AUDIO_SOURCE + ("-c:a", "libvorbis", "-f", "ogg"),
@@ -186,14 +206,19 @@ def _with_file(data, function):
         return function(filename)
 
 
-def ffprobe(data):
-    """ffprobe's view of a document: (format names, ['video:theora', ...])."""
+def ffprobe_json(data):
+    """ffprobe's -show_format -show_streams output, parsed."""
     def probe(filename):
         return subprocess.run(
             ["ffprobe", "-v", "error", "-print_format", "json",
              "-show_format", "-show_streams", filename],
             capture_output=True, check=True, timeout=30).stdout
-    found = json.loads(_with_file(data, probe))
+    return json.loads(_with_file(data, probe))
+
+
+def ffprobe(data):
+    """ffprobe's view of a document: (format names, ['video:theora', ...])."""
+    found = ffprobe_json(data)
     return (found["format"]["format_name"].split(","),
             ["%s:%s" % (stream["codec_type"], stream["codec_name"])
              for stream in found["streams"]])

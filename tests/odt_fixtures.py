@@ -179,6 +179,29 @@ def sequence(category, number):
                                   number))
 
 
+def captioned_image(picture, caption_xml):
+    """LibreOffice's captioned image: the picture's frame and the caption
+    text share a paragraph directly in the text box of an outer frame."""
+    return ('<text:p text:style-name="Standard"><draw:frame '
+            'draw:style-name="fr1" draw:name="Outer" '
+            'text:anchor-type="as-char" svg:width="4cm" draw:z-index="0">'
+            '<draw:text-box fo:min-height="1cm">'
+            '<text:p text:style-name="Illustration">%s%s</text:p>'
+            "</draw:text-box></draw:frame></text:p>"
+            % (image_frame(picture, picture), caption_xml))
+
+
+def plain_image(picture):
+    """A picture alone in a body paragraph: no caption."""
+    return '<text:p text:style-name="Standard">%s</text:p>' % (
+        image_frame(picture, picture))
+
+
+# Pictures that only need to differ from each other.
+GREY_PICTURES = {name: png((shade, shade, shade)) for name, shade in (
+    ("a.png", 1), ("b.png", 2), ("c.png", 3))}
+
+
 SAMPLE_PICTURES = {
     "avatar.png": png((200, 30, 30)),
     "logo.png": png((30, 200, 30)),
@@ -272,3 +295,49 @@ SAMPLE_BODY = "".join((
 def sample_odt():
     """The rich document most granulator tests read (see SAMPLE_BODY)."""
     return build_odt(SAMPLE_BODY, SAMPLE_AUTOMATIC_STYLES, SAMPLE_PICTURES)
+
+
+# The shapes of COMPAT.md section 6, in one document: captioned tables (one
+# caption through an automatic style), a header row and two data rows,
+# pictures repeated with and without captions (an uncaptioned copy first),
+# and paragraphs with automatic styles.
+COMPAT_AUTOMATIC_STYLES = (
+    '<style:style style:name="P1" style:family="paragraph" '
+    'style:parent-style-name="Text_20_body"><style:text-properties '
+    'fo:font-weight="bold"/></style:style>'
+    '<style:style style:name="P12" style:family="paragraph" '
+    'style:parent-style-name="Tabela"/>'
+    '<style:style style:name="fr1" style:family="graphic" '
+    'style:parent-style-name="Frame"/>'
+    '<style:style style:name="fr2" style:family="graphic" '
+    'style:parent-style-name="Graphics"/>')
+COMPAT_BODY = "".join((
+    "<text:sequence-decls>"
+    '<text:sequence-decl text:display-outline-level="0" '
+    'text:name="Illustration"/>'
+    '<text:sequence-decl text:display-outline-level="0" text:name="Table"/>'
+    "</text:sequence-decls>",
+    '<text:p text:style-name="P1">Bold body text</text:p>',
+    "<text:p>A paragraph without a style</text:p>",
+    table_xml("Prices", [("Dish", "Price"), ("Soup", "4.00")]),
+    '<text:p text:style-name="Table">Table %s: Prices table from Mon '
+    "Restaurant</text:p>" % sequence("Table", 1),
+    table_xml("Contacts", [
+        ("Name", "Phone", "Email"),
+        ("Hugo", "+55 (22) 8888-8888", "hugo@example.com"),
+        ("Rafael", "+55 (22) 9999-9999", "rafael@example.com")]),
+    '<text:p text:style-name="P12">Tabela %s: Soccer Teams</text:p>'
+    % sequence("Table", 2),
+    plain_image("a.png"),
+    captioned_image("a.png", "Illustration %s: The A picture"
+                    % sequence("Illustration", 1)),
+    captioned_image("b.png", "Illustration %s: The B picture"
+                    % sequence("Illustration", 2)),
+    plain_image("b.png"),
+    plain_image("c.png"),
+))
+
+
+def compat_odt():
+    """The document of COMPAT_BODY."""
+    return build_odt(COMPAT_BODY, COMPAT_AUTOMATIC_STYLES, GREY_PICTURES)

@@ -11,8 +11,9 @@ from cloudooo.formats import mimetype_for_extension
 from cloudooo.handler.ffmpeg.containers import CONTAINERS, find_container
 from cloudooo.handler.ffmpeg.handler import COMMON_INPUT_ARGS, FFmpegHandler
 from tests.media_fixtures import (
-    FIXTURE_TITLE, corpus_bytes, empty_wav, ffprobe, leftovers, make_settings,
-    odd_sized_video, ogg_audio, ogv_video)
+    FIXTURE_TITLE, corpus_bytes, empty_wav, ffprobe, ffprobe_json, leftovers,
+    make_settings, odd_sized_video, ogg_audio, ogg_audio_96k_stereo,
+    ogv_flac_mono_11025, ogv_video)
 
 VIDEO_TARGETS = [row for row in CONTAINERS if row.video_codec]
 AUDIO_TARGETS = [row for row in CONTAINERS if not row.video_codec]
@@ -20,6 +21,30 @@ AUDIO_TARGETS = [row for row in CONTAINERS if not row.video_codec]
 CODEC_NAMES = {"libtheora": "theora", "libvorbis": "vorbis",
                "libvpx-vp9": "vp9", "libopus": "opus", "libx264": "h264",
                "libmp3lame": "mp3"}
+# What the first bytes of each container must be, checked beside ffprobe's
+# opinion: (offset, bytes).
+MAGIC = {
+    "avi": [(0, b"RIFF"), (8, b"AVI ")],
+    "wav": [(0, b"RIFF"), (8, b"WAVE")],
+    "flv": [(0, b"FLV")],
+    "mpeg": [(0, b"\x00\x00\x01\xba")],  # MPEG program stream pack header
+    "mpg": [(0, b"\x00\x00\x01\xba")],
+    "mkv": [(0, b"\x1a\x45\xdf\xa3")],   # EBML
+    "webm": [(0, b"\x1a\x45\xdf\xa3")],
+    "mp4": [(4, b"ftyp")],
+    "m4v": [(4, b"ftyp")],
+    "mov": [(4, b"ftyp")],
+    "3gp": [(4, b"ftyp3gp")],
+    "m4a": [(4, b"ftyp")],
+    "ts": [(0, b"\x47"), (188, b"\x47")],  # one sync byte per 188-byte packet
+    "asf": [(0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11")],  # ASF header GUID
+    "wmv": [(0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11")],
+    "wma": [(0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11")],
+    "ogv": [(0, b"OggS")],
+    "ogg": [(0, b"OggS")],
+    "opus": [(0, b"OggS")],
+    "flac": [(0, b"fLaC")],
+}
 
 
 def codec(encoder):
@@ -36,23 +61,75 @@ def test_name():
     assert FFmpegHandler.name == "ffmpeg"
 
 
+def assert_magic(extension, output):
+    for offset, magic in MAGIC.get(extension, ()):
+        assert output[offset:offset + len(magic)] == magic, (
+            extension, output[:16])
+
+
+# The source is Theora + FLAC, mono at 11025 Hz: every target must cope with
+# a rate its encoder may not support (mp2, wmav2).
 @pytest.mark.parametrize("target", VIDEO_TARGETS,
                          ids=[row.extension for row in VIDEO_TARGETS])
 def test_video_to_video_container(handler, target):
-    output = handler.convert(ogv_video(), "ogv", target.extension)
+    output = handler.convert(ogv_flac_mono_11025(), "ogv", target.extension)
     names, streams = ffprobe(output)
     assert target.demuxer in names
     assert streams == ["video:" + codec(target.video_codec),
                        "audio:" + codec(target.audio_codec)]
+    assert_magic(target.extension, output)
 
 
 @pytest.mark.parametrize("target", AUDIO_TARGETS,
                          ids=[row.extension for row in AUDIO_TARGETS])
 def test_video_to_audio_container_drops_video(handler, target):
-    output = handler.convert(ogv_video(), "ogv", target.extension)
+    output = handler.convert(ogv_flac_mono_11025(), "ogv", target.extension)
     names, streams = ffprobe(output)
     assert target.demuxer in names
     assert streams == ["audio:" + codec(target.audio_codec)]
+    assert_magic(target.extension, output)
+
+
+@pytest.mark.parametrize("target", AUDIO_TARGETS,
+                         ids=[row.extension for row in AUDIO_TARGETS])
+def test_audio_to_audio_container(handler, target):
+    # 96 kHz stereo: above what mp2 and wmav2 accept.
+    output = handler.convert(ogg_audio_96k_stereo(), "ogg", target.extension)
+    names, streams = ffprobe(output)
+    assert target.demuxer in names
+    assert streams == ["audio:" + codec(target.audio_codec)]
+    assert_magic(target.extension, output)
+
+
+def test_mono_11025_hz_video_to_mpeg_is_resampled_for_mp2(handler):
+    # Without -ar 44100, ffmpeg picks 22050 Hz for mp2, where 192 kbit/s is
+    # not allowed ("bitrate 192 is not allowed in mp2").
+    output = handler.convert(ogv_flac_mono_11025(), "ogv", "mpeg")
+    probe = ffprobe_json(output)
+    assert "mpeg" in probe["format"]["format_name"].split(",")
+    audio = [stream for stream in probe["streams"]
+             if stream["codec_type"] == "audio"]
+    assert [(stream["codec_name"], stream["sample_rate"])
+            for stream in audio] == [("mp2", "44100")]
+
+
+def test_every_listed_extension_is_a_target():
+    # Listed => convertible: the parametrized conversions above run over
+    # CONTAINERS, so the lists must not offer anything else.
+    handler = FFmpegHandler(None)
+    video_list = [extension for extension, _ in
+                  handler.allowed_extensions("ogv")]
+    assert sorted(video_list) == sorted(row.extension for row in CONTAINERS)
+    assert len(set(video_list)) == len(video_list)
+    audio_list = [extension for extension, _ in
+                  handler.allowed_extensions("ogg")]
+    assert sorted(audio_list) == sorted(row.extension
+                                        for row in AUDIO_TARGETS)
+    for extension in ("avi", "flv", "mkv", "mp4", "mpeg", "webm", "mpg",
+                      "m4v", "3gp", "wmv", "asf", "ts"):
+        assert extension in video_list, extension
+    for extension in ("mp3", "wav", "aac", "wma"):
+        assert extension in audio_list, extension
 
 
 def test_audio_source(handler):
@@ -110,6 +187,18 @@ def test_set_metadata_mp4(handler):
     tagged = handler.set_metadata(mp4, "mp4", {"Title": "In MP4"})
     assert handler.get_metadata(tagged, "mp4")["Title"] == "In MP4"
     assert ffprobe(tagged)[1] == ["video:h264", "audio:aac"]
+
+
+@pytest.mark.parametrize("extension", ["mpeg", "ts", "aac", "3gp"])
+def test_set_metadata_refuses_a_container_that_drops_tags(handler,
+                                                          extension):
+    if find_container(extension).video_codec:
+        data = handler.convert(ogv_video(), "ogv", extension)
+    else:
+        data = handler.convert(ogg_audio(), "ogg", extension)
+    with pytest.raises(UnsupportedFormat,
+                       match="cannot hold these metadata tags.*: title$"):
+        handler.set_metadata(data, extension, {"Title": "Lost"})
 
 
 def test_set_metadata_refuses_bad_key(handler):
@@ -184,7 +273,11 @@ def test_timeout_kills_ffmpeg(tmp_path):
 
 
 def test_allowed_formats_of_video(handler):
-    formats = dict(handler.allowed_conversion_formats("video/ogg"))
+    pairs = handler.allowed_conversion_formats("video/ogg")
+    assert len(pairs) == len(dict(pairs)), "one pair per mimetype"
+    formats = dict(pairs)
+    assert formats["video/mpeg"] == "MPEG-2 program stream"
+    assert formats["video/mp4"] == "MPEG-4 video (H.264, AAC)"
     assert formats["video/webm"] == "WebM video (VP9, Opus)"
     assert "audio/mpeg" in formats and "audio/flac" in formats
     extensions = dict(handler.allowed_extensions("ogv"))
@@ -208,7 +301,8 @@ def test_container_table_agrees_with_formats_and_ffmpeg():
         assert row.mimetype == mimetype_for_extension(row.extension), row
         for encoder in (row.video_codec, row.audio_codec):
             assert encoder is None or encoder in encoders, encoder
-    assert find_container("mpg").extension == "mpeg"
+    assert find_container("MPG").muxer == "mpeg"
+    assert find_container("oga").extension == "ogg"
 
 
 # Corpus documents: real files nobody here made.

@@ -17,13 +17,33 @@ def sample():
 
 def test_tables_of_an_odt(proxy, sample):
     assert proxy.getTableItemList(sample, "odt") == [
-        ["Prices", "Prices of the day"], ["Developers", ""],
-        ["Equipes", "Times de futebol"]]
+        ["Prices", "Table 1: Prices of the day"], ["Developers", ""],
+        ["Equipes", "Tabela 2: Times de futebol"]]
     assert proxy.getColumnItemList(sample, "Prices", "odt") == [
         [0, "Item"], [1, "Price"]]
     assert proxy.getLineItemList(sample, "Prices", "odt") == [
-        [["Item", "Coffee"], ["Price", "1.50"]],
-        [["Item", "Tea"], ["Price", "1.20"]]]
+        ["Item", "Coffee"], ["Price", "1.50"],
+        ["Item", "Tea"], ["Price", "1.20"]]
+
+
+def test_upstream_shapes_clients_rely_on(proxy):
+    """COMPAT.md section 6, through XML-RPC."""
+    document = b64(odt_fixtures.compat_odt())
+    assert proxy.getTableItemList(document, "odt") == [
+        ["Prices", "Table 1: Prices table from Mon Restaurant"],
+        ["Contacts", "Tabela 2: Soccer Teams"]]
+    assert proxy.getLineItemList(document, "Contacts", "odt") == [
+        ["Name", "Hugo"], ["Phone", "+55 (22) 8888-8888"],
+        ["Email", "hugo@example.com"],
+        ["Name", "Rafael"], ["Phone", "+55 (22) 9999-9999"],
+        ["Email", "rafael@example.com"]]
+    # An uncaptioned copy of a.png comes first: it carries the caption.
+    assert proxy.getImageItemList(document, "odt") == [
+        ["a.png", "The A picture"], ["a.png", ""],
+        ["b.png", "The B picture"], ["b.png", ""], ["c.png", ""]]
+    assert proxy.getParagraphItemList(document, "odt")[:2] == [
+        [0, "P1"], [1, "Standard"]]
+    assert proxy.getParagraph(document, 0, "odt") == ["Bold body text", "P1"]
 
 
 def test_get_table_is_an_odt_libreoffice_opens(proxy, sample):

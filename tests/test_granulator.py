@@ -24,27 +24,33 @@ from tests import odt_fixtures as fixtures
 
 SOFFICE = shutil.which("soffice")
 
-SAMPLE_TABLES = [["Prices", "Prices of the day"], ["Developers", ""],
-                 ["Equipes", "Times de futebol"]]
+# Captions whole, label and number included (COMPAT.md section 6).
+SAMPLE_TABLES = [["Prices", "Table 1: Prices of the day"], ["Developers", ""],
+                 ["Equipes", "Tabela 2: Times de futebol"]]
 SAMPLE_CHAPTERS = [[0, "Granulation sample"], [1, "Introduction"],
                    [2, "Pictures"], [3, "Deep level"]]
+# Style names as written in content.xml: automatic ones (P2, P3, P4) are
+# not resolved, named ones keep their encoded names.
 SAMPLE_PARAGRAPHS = [
-    [0, "Title"], [1, "Text body"], [2, "Text body"], [3, "Footnote"],
+    [0, "Title"], [1, "P2"], [2, "Text_20_body"], [3, "Footnote"],
     [4, "Subtitle"],
     # Prices
-    [5, "Table Heading"], [6, "Table Heading"], [7, "Table Contents"],
-    [8, "Table Contents"], [9, "Table Contents"], [10, "Table Contents"],
+    [5, "Table_20_Heading"], [6, "Table_20_Heading"],
+    [7, "Table_20_Contents"], [8, "Table_20_Contents"],
+    [9, "Table_20_Contents"], [10, "Table_20_Contents"],
     [11, "Table"],
     # Developers, and the paragraph after it
-    [12, "Table Contents"], [13, "Table Contents"], [14, "Table Contents"],
-    [15, "Table Contents"], [16, "Table Contents"], [17, "Table Contents"],
-    [18, "Table Contents"], [19, "Table Contents"],
+    [12, "Table_20_Contents"], [13, "Table_20_Contents"],
+    [14, "Table_20_Contents"], [15, "Table_20_Contents"],
+    [16, "Table_20_Contents"], [17, "Table_20_Contents"],
+    [18, "Table_20_Contents"], [19, "Table_20_Contents"],
     # Equipes
-    [20, "Table Heading"], [21, "Table Heading"], [22, "Table Contents"],
-    [23, "Table Contents"], [24, "Tabela"],
-    [25, "Standard"], [26, "Standard"], [27, "Standard"]]
-DEVELOPERS_LINES = [[["Name", "Ana"], ["Role", "Lead\nReviewer"]],
-                    [["Name", "Bruno"], ["Role", "Design"]]]
+    [20, "Table_20_Heading"], [21, "Table_20_Heading"],
+    [22, "Table_20_Contents"], [23, "Table_20_Contents"], [24, "P3"],
+    [25, "Standard"], [26, "Standard"], [27, "P4"]]
+# One flat list of [header, cell] pairs, row after row.
+DEVELOPERS_LINES = [["Name", "Ana"], ["Role", "Lead\nReviewer"],
+                    ["Name", "Bruno"], ["Role", "Design"]]
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +67,36 @@ def one_table(name="T"):
     return fixtures.table_xml(name, [("A", "B"), ("1", "2")])
 
 
+# -- the shapes clients rely on (COMPAT.md section 6) ----------------------
+
+COMPAT_TABLES = [["Prices", "Table 1: Prices table from Mon Restaurant"],
+                 ["Contacts", "Tabela 2: Soccer Teams"]]
+COMPAT_CONTACT_LINES = [
+    ["Name", "Hugo"], ["Phone", "+55 (22) 8888-8888"],
+    ["Email", "hugo@example.com"],
+    ["Name", "Rafael"], ["Phone", "+55 (22) 9999-9999"],
+    ["Email", "rafael@example.com"]]
+COMPAT_IMAGES = [["a.png", "The A picture"], ["a.png", ""],
+                 ["b.png", "The B picture"], ["b.png", ""], ["c.png", ""]]
+
+
+def test_compat_document_shapes():
+    granulator = OdtGranulator(fixtures.compat_odt())
+    assert granulator.table_items() == COMPAT_TABLES
+    assert granulator.line_items("Contacts") == COMPAT_CONTACT_LINES
+    assert granulator.image_items() == COMPAT_IMAGES
+    # Written names: P1 and P12 are automatic styles, not resolved to
+    # "Text body" or "Tabela"; the unstyled paragraph reads Standard.
+    styles = ["P1", "Standard"] + ["Table_20_Heading"] * 2 + [
+        "Table_20_Contents"] * 2 + ["Table"] + ["Table_20_Heading"] * 3 + [
+        "Table_20_Contents"] * 6 + ["P12"] + ["Standard"] * 5
+    assert granulator.paragraph_items() == [list(item)
+                                            for item in enumerate(styles)]
+    assert granulator.paragraph(0) == ["Bold body text", "P1"]
+    assert granulator.paragraph(1) == ["A paragraph without a style",
+                                       "Standard"]
+
+
 # -- tables ---------------------------------------------------------------
 
 def test_table_items_in_document_order_with_captions(sample):
@@ -72,14 +108,26 @@ def test_column_items_from_first_row_with_or_without_header_rows(sample):
     assert sample.column_items("Developers") == [[0, "Name"], [1, "Role"]]
 
 
-def test_line_items_pair_each_cell_with_its_header(sample):
+def test_line_items_are_one_flat_list_of_header_cell_pairs(sample):
     assert sample.line_items("Prices") == [
-        [["Item", "Coffee"], ["Price", "1.50"]],
-        [["Item", "Tea"], ["Price", "1.20"]]]
+        ["Item", "Coffee"], ["Price", "1.50"],
+        ["Item", "Tea"], ["Price", "1.20"]]
     # A cell of two paragraphs; a picture in a cell adds no text.
     assert sample.line_items("Developers") == DEVELOPERS_LINES
     assert sample.line_items("Equipes") == [
-        [["Time", "Gr\u00eamio"], ["Cidade", "Porto Alegre"]]]
+        ["Time", "Gr\u00eamio"], ["Cidade", "Porto Alegre"]]
+
+
+def test_line_items_of_a_header_row_and_two_data_rows():
+    granulator = granulator_for(fixtures.table_xml("Contacts", [
+        ("Name", "Phone", "Email"),
+        ("Hugo", "+55 (22) 8888-8888", "hugo@example.com"),
+        ("Rafael", "+55 (22) 9999-9999", "rafael@example.com")]))
+    assert granulator.line_items("Contacts") == [
+        ["Name", "Hugo"], ["Phone", "+55 (22) 8888-8888"],
+        ["Email", "hugo@example.com"],
+        ["Name", "Rafael"], ["Phone", "+55 (22) 9999-9999"],
+        ["Email", "rafael@example.com"]]
 
 
 GRID_TABLE = (
@@ -119,13 +167,14 @@ def test_grid_expands_spans_repeats_and_row_groups():
     assert granulator.column_items("Grid") == [
         [0, "Name"], [1, "Name"], [2, "Group"]]
     assert granulator.line_items("Grid") == [
-        [["Name", "Ana"], ["Name", "Lima"], ["Group", "A"]],
+        ["Name", "Ana"], ["Name", "Lima"], ["Group", "A"],
         # The nested table's text belongs to its cell, not to more rows.
-        [["Name", "Bia\ninner"], ["Name", "Reis"], ["Group", "A"]],
-        [["Name", "x"], ["Name", "x"], ["Group", "x"]],
-        [["Name", "x"], ["Name", "x"], ["Group", "x"]],
-        [["Name", "a"], ["Name", "b"], ["Group", "c"], ["", "d"]],
-        [["Name", "s"], ["Name", ""], ["Group", ""]]]
+        ["Name", "Bia\ninner"], ["Name", "Reis"], ["Group", "A"],
+        ["Name", "x"], ["Name", "x"], ["Group", "x"],
+        ["Name", "x"], ["Name", "x"], ["Group", "x"],
+        # A longer row pairs its extra cell with ''; a shorter one is padded.
+        ["Name", "a"], ["Name", "b"], ["Group", "c"], ["", "d"],
+        ["Name", "s"], ["Name", ""], ["Group", ""]]
     assert granulator.column_items("Inner") == [[0, "inner"]]
     assert granulator.line_items("Inner") == []
 
@@ -152,12 +201,12 @@ CAPTION_STYLES = ('<style:style style:name="P1" style:family="paragraph" '
 
 @pytest.mark.parametrize("following, caption", [
     ('<text:p text:style-name="Table">Table %s: Sales</text:p>'
-     % fixtures.sequence("Table", 1), "Sales"),
+     % fixtures.sequence("Table", 1), "Table 1: Sales"),
     # Through an automatic style, localized, with a page break between.
     ('<text:soft-page-break/><text:p text:style-name="P1">Tabela %s: Vendas'
-     "</text:p>" % fixtures.sequence("Table", 3), "Vendas"),
+     "</text:p>" % fixtures.sequence("Table", 3), "Tabela 3: Vendas"),
     ('<text:p text:style-name="Table">Table %s \u2013 Dash</text:p>'
-     % fixtures.sequence("Table", 1), "Dash"),
+     % fixtures.sequence("Table", 1), "Table 1 \u2013 Dash"),
     # No sequence field, so no label to remove.
     ('<text:p text:style-name="Table">Typed caption</text:p>',
      "Typed caption"),
@@ -264,6 +313,60 @@ def test_image_items_with_caption_after_the_label(sample):
         ["avatar.png", ""], ["logo.png", "TioLive Logo"], ["plain.png", ""]]
 
 
+def test_image_captions_go_by_file_with_a_cursor():
+    body = "".join((
+        # An uncaptioned copy of a.png before its captioned copy: the first
+        # copy takes the caption, as upstream gives it.
+        fixtures.plain_image("a.png"),
+        fixtures.captioned_image("a.png", "Illustration %s: First A"
+                        % fixtures.sequence("Illustration", 1)),
+        # b.png is captioned twice; its uncaptioned copy comes after both.
+        fixtures.captioned_image("b.png", "Illustration %s: First B"
+                        % fixtures.sequence("Illustration", 2)),
+        fixtures.captioned_image("b.png", "Illustration %s: Second B"
+                        % fixtures.sequence("Illustration", 3)),
+        fixtures.plain_image("b.png"),
+        # No caption text after the ":" and no ":" at all: not captioned.
+        fixtures.captioned_image("c.png", "Illustration 4:  "),
+        fixtures.captioned_image("c.png", "Just words"),
+        # A caption after the first ":" keeps any later ":".
+        fixtures.captioned_image("a.png", "Figure: time 10:30"),
+    ))
+    granulator = granulator_for(body, pictures=fixtures.GREY_PICTURES)
+    assert granulator.image_items() == [
+        ["a.png", "First A"], ["a.png", ""],
+        ["b.png", "First B"], ["b.png", "Second B"], ["b.png", ""],
+        ["c.png", ""], ["c.png", ""],
+        ["a.png", "time 10:30"]]
+
+
+def test_image_caption_cursor_waits_for_its_file():
+    # The cursor stands on b.png's caption until a b.png comes: a.png images
+    # before it get nothing, although a.png is captioned later.
+    body = "".join((
+        fixtures.plain_image("a.png"),
+        fixtures.captioned_image("b.png", "Illustration 1: Bee"),
+        fixtures.captioned_image("a.png", "Illustration 2: Ay"),
+        fixtures.plain_image("a.png"),
+    ))
+    granulator = granulator_for(body, pictures=fixtures.GREY_PICTURES)
+    assert granulator.image_items() == [
+        ["a.png", ""], ["b.png", "Bee"], ["a.png", "Ay"], ["a.png", ""]]
+
+
+def test_a_frame_deeper_than_the_text_box_paragraph_is_not_captioned():
+    # The picture's paragraph is in a table inside the text box, not
+    # directly in it.
+    body = ('<text:p><draw:frame draw:name="Outer"><draw:text-box>'
+            '<table:table table:name="Boxed"><table:table-row>'
+            "<table:table-cell><text:p>%sIllustration 1: Boxed</text:p>"
+            "</table:table-cell></table:table-row></table:table>"
+            "</draw:text-box></draw:frame></text:p>"
+            % fixtures.image_frame("a.png", "A"))
+    granulator = granulator_for(body, pictures=fixtures.GREY_PICTURES)
+    assert granulator.image_items() == [["a.png", ""]]
+
+
 @pytest.mark.parametrize("name", ["logo.png", "Pictures/logo.png"])
 def test_image_returns_the_stored_bytes(sample, name):
     assert sample.image(name) == fixtures.SAMPLE_PICTURES["logo.png"]
@@ -289,22 +392,22 @@ def test_image_alternatives_count_once_and_links_not_at_all():
 
 # -- paragraphs and chapters ----------------------------------------------
 
-def test_paragraph_items_report_named_styles(sample):
+def test_paragraph_items_report_style_names_as_written(sample):
     assert sample.paragraph_items() == SAMPLE_PARAGRAPHS
 
 
 @pytest.mark.parametrize("index, expected", [
-    (1, ["One two   five\ttab\nline span link end", "Text body"]),
+    (1, ["One two   five\ttab\nline span link end", "P2"]),
     # Footnote body and comment are left out; the footnote is listed next.
-    (2, ["Noted and commented.", "Text body"]),
+    (2, ["Noted and commented.", "Text_20_body"]),
     (3, ["Footnote text", "Footnote"]),
     (11, ["Table 1: Prices of the day", "Table"]),
-    (18, ["Design", "Table Contents"]),
-    (24, ["Tabela 2: Times de futebol", "Tabela"]),
+    (18, ["Design", "Table_20_Contents"]),
+    (24, ["Tabela 2: Times de futebol", "P3"]),
     # The frame holding the captioned picture is not text of its paragraph.
     (25, ["", "Standard"]),
     (26, ["Before after", "Standard"]),
-    (27, ["Unparented style", "Standard"]),
+    (27, ["Unparented style", "P4"]),
 ])
 def test_paragraph_text_and_style(sample, index, expected):
     assert sample.paragraph(index) == expected
@@ -319,8 +422,9 @@ def test_style_names_and_drawing_text():
     granulator = granulator_for(body, '<style:style style:name="P9" '
                                 'style:family="paragraph" '
                                 'style:parent-style-name="Heading_20_1"/>')
+    # As written: an unknown style too; no style at all reads Standard.
     assert granulator.paragraph_items() == [
-        [0, "Mystery"], [1, "Standard"], [2, "Heading 1"]]
+        [0, "Mystery"], [1, "Standard"], [2, "P9"]]
     assert granulator.paragraph(1) == ["no style", "Standard"]
     # A hostile space count is bounded.
     assert granulator.paragraph(2)[0] == "a" + " " * 10000 + "b"
@@ -440,7 +544,18 @@ def test_libreoffice_opens_table_and_we_read_its_output():
     assert len(table.image_items()) == 1
     assert resaved.table_items() == SAMPLE_TABLES
     assert resaved.chapter_items() == SAMPLE_CHAPTERS
-    assert resaved.paragraph_items() == SAMPLE_PARAGRAPHS
+    # LibreOffice renames automatic styles and drops empty ones, so only
+    # paragraphs with a named style keep their reported style; every
+    # paragraph keeps its text.
+    automatic = {"P2", "P3", "P4"}
+    found = resaved.paragraph_items()
+    assert len(found) == len(SAMPLE_PARAGRAPHS)
+    assert [item for item in found if SAMPLE_PARAGRAPHS[item[0]][1]
+            not in automatic] == [item for item in SAMPLE_PARAGRAPHS
+                                  if item[1] not in automatic]
+    original = OdtGranulator(sample)
+    assert [resaved.paragraph(index)[0] for index, _ in found] == [
+        original.paragraph(index)[0] for index, _ in SAMPLE_PARAGRAPHS]
     # LibreOffice renames pictures; the captions stay.
     assert [caption for _, caption in resaved.image_items()] == [
         "", "TioLive Logo", ""]
@@ -465,8 +580,9 @@ def test_corpus_odt_every_list_method(corpus):
         assert isinstance(caption, str)
         columns = granulator.column_items(name)
         assert [index for index, _ in columns] == list(range(len(columns)))
-        for line in granulator.line_items(name):
-            assert all(len(pair) == 2 for pair in line)
+        for pair in granulator.line_items(name):
+            assert len(pair) == 2 and all(isinstance(text, str)
+                                          for text in pair)
         assert OdtGranulator(granulator.table(name)).table_items()[0][0] == (
             name)
 

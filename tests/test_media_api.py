@@ -52,6 +52,31 @@ def test_video_formats_listed(proxy):
     assert {"webm", "mp4", "mp3"} <= extensions
 
 
+def test_every_listed_media_target_converts(proxy):
+    """Listed => convertible, through the registry: each mimetype offered for
+    a video and for an audio source, asked for by mimetype, gives a file of
+    that type.  The video is Theora + FLAC, mono at 11025 Hz."""
+    sources = ((media_fixtures.ogv_flac_mono_11025(), "ogv", "video/ogg"),
+               (media_fixtures.ogg_audio(), "ogg", "audio/ogg"))
+    for data, extension, mimetype in sources:
+        listed = [item[0] for item in
+                  proxy.getAllowedConversionFormatList(mimetype)]
+        assert len(listed) == len(set(listed)), listed
+        assert listed, mimetype
+        for destination in listed:
+            output = convert(proxy, data, extension, destination)
+            formats, streams = media_fixtures.ffprobe(output)
+            assert streams, (destination, formats)
+            expect_video = destination.startswith("video/") and (
+                mimetype.startswith("video/"))
+            assert any(stream.startswith("video:") for stream in streams) \
+                == expect_video, (destination, streams)
+    extensions = {item[0] for item in proxy.getAllowedExtensionList(
+        {"extension": "ogv"})}
+    assert {"avi", "flv", "mkv", "mp4", "mpeg", "webm", "mp3", "wav", "mpg",
+            "m4v", "3gp", "wmv", "asf", "ts", "aac", "wma"} <= extensions
+
+
 def test_images(proxy):
     png = media_fixtures.magick_image("rose:", "png")
     jpeg = convert(proxy, png, "png", "jpg")

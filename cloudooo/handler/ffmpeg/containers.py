@@ -32,12 +32,31 @@ VP9 = ("-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1",
 THEORA = ("-q:v", "6") + EVEN_SIZE
 MPEG4 = ("-q:v", "5") + EVEN_SIZE
 MPEG2 = ("-q:v", "5") + EVEN_SIZE
+WMV2 = ("-q:v", "5") + EVEN_SIZE
 AAC = ("-b:a", "128k")
 VORBIS = ("-q:a", "4")
 OPUS = ("-b:a", "96k")
 MP3 = ("-q:a", "4")
-MP2 = ("-b:a", "192k")
+# Encoders that cannot take every sample rate get one they can.  Most
+# encoders declare their rates and ffmpeg resamples to the nearest one by
+# itself; these two do not, or not well enough:
+# - mp2 at 192 kbit/s needs an MPEG-1 rate (32, 44.1, 48 kHz): left alone,
+#   a 11025 Hz source is resampled to 22050 Hz and the encoder refuses
+#   ("bitrate 192 is not allowed in mp2");
+# - wmav2 declares no rates and refuses anything above 48 kHz, and more
+#   than two channels.
+MP2 = ("-b:a", "192k", "-ar", "44100")
+WMA2 = ("-b:a", "128k", "-ar", "44100", "-ac", "2")
 NONE = ()
+FASTSTART = ("-movflags", "+faststart")
+
+_MPEG = Container("mpeg", "video/mpeg", "MPEG-2 program stream", "mpeg",
+                  "mpeg", "mpeg2video", MPEG2, "mp2", MP2, NONE, False)
+_MP4 = Container("mp4", "video/mp4", "MPEG-4 video (H.264, AAC)", "mp4",
+                 "mp4", "libx264", X264, "aac", AAC, FASTSTART, False)
+_ASF = Container("asf", "video/x-ms-asf",
+                 "Advanced Systems Format video (WMV 8, WMA 2)", "asf",
+                 "asf", "wmv2", WMV2, "wmav2", WMA2, NONE, False)
 
 CONTAINERS = (
     # video containers
@@ -45,19 +64,28 @@ CONTAINERS = (
               "libtheora", THEORA, "libvorbis", VORBIS, NONE, True),
     Container("webm", "video/webm", "WebM video (VP9, Opus)", "webm", "webm",
               "libvpx-vp9", VP9, "libopus", OPUS, NONE, False),
-    Container("mp4", "video/mp4", "MPEG-4 video (H.264, AAC)", "mp4", "mp4",
-              "libx264", X264, "aac", AAC, ("-movflags", "+faststart"),
-              False),
+    _MP4,
+    # The same MP4 file under Apple's extension.
+    _MP4._replace(extension="m4v", title="MPEG-4 video, .m4v (H.264, AAC)"),
     Container("mkv", "video/x-matroska", "Matroska video (H.264, Vorbis)",
               "matroska", "matroska", "libx264", X264, "libvorbis", VORBIS,
               NONE, False),
     Container("mov", "video/quicktime", "QuickTime video (H.264, AAC)",
-              "mov", "mov", "libx264", X264, "aac", AAC,
-              ("-movflags", "+faststart"), False),
+              "mov", "mov", "libx264", X264, "aac", AAC, FASTSTART, False),
+    Container("3gp", "video/3gpp", "3GPP video (H.264, AAC)", "3gp", "3gp",
+              "libx264", X264, "aac", AAC, FASTSTART, False),
     Container("avi", "video/x-msvideo", "AVI video (MPEG-4, MP3)", "avi",
               "avi", "mpeg4", MPEG4, "libmp3lame", MP3, NONE, False),
-    Container("mpeg", "video/mpeg", "MPEG-2 program stream", "mpeg", "mpeg",
-              "mpeg2video", MPEG2, "mp2", MP2, NONE, False),
+    Container("flv", "video/x-flv", "Flash video (H.264, AAC)", "flv", "flv",
+              "libx264", X264, "aac", AAC, NONE, False),
+    _MPEG,
+    # The same program stream under its short extension.
+    _MPEG._replace(extension="mpg", title="MPEG-2 program stream, .mpg"),
+    Container("ts", "video/mp2t", "MPEG transport stream (H.264, AAC)",
+              "mpegts", "mpegts", "libx264", X264, "aac", AAC, NONE, False),
+    _ASF._replace(extension="wmv", mimetype="video/x-ms-wmv",
+                  title="Windows Media video (WMV 8, WMA 2)"),
+    _ASF,
     # audio containers: a video source loses its pictures (-vn)
     Container("ogg", "audio/ogg", "Ogg Vorbis audio", "ogg", "ogg",
               None, NONE, "libvorbis", VORBIS, NONE, True),
@@ -66,18 +94,22 @@ CONTAINERS = (
     Container("mp3", "audio/mpeg", "MP3 audio", "mp3", "mp3",
               None, NONE, "libmp3lame", MP3, NONE, False),
     Container("m4a", "audio/mp4", "MPEG-4 audio (AAC)", "ipod", "m4a",
-              None, NONE, "aac", AAC, ("-movflags", "+faststart"), False),
+              None, NONE, "aac", AAC, FASTSTART, False),
+    Container("aac", "audio/aac", "AAC audio (ADTS)", "adts", "aac",
+              None, NONE, "aac", AAC, NONE, False),
     Container("flac", "audio/flac", "FLAC lossless audio", "flac", "flac",
               None, NONE, "flac", NONE, NONE, False),
     Container("wav", "audio/x-wav", "WAV audio (PCM)", "wav", "wav",
               None, NONE, "pcm_s16le", NONE, NONE, False),
+    Container("wma", "audio/x-ms-wma", "Windows Media audio (WMA 2)", "asf",
+              "asf", None, NONE, "wmav2", WMA2, NONE, False),
 )
 
 CONTAINER_BY_EXTENSION = {row.extension: row for row in CONTAINERS}
 
 # Other names clients use for the same containers (source side only: for
 # set_metadata, which must rewrite a file in its own container).
-ALIASES = {"oga": "ogg", "mpg": "mpeg", "m4v": "mp4"}
+ALIASES = {"oga": "ogg"}
 
 # Demuxers ffmpeg may open.  Anything else is refused before it is parsed:
 # playlist demuxers (hls, concat) would follow paths and URLs written in the

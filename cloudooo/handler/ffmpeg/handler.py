@@ -93,7 +93,9 @@ class FFmpegHandler(Handler):
         Keys are written lower-cased (ffmpeg's convention, read back
         capitalised); an empty value removes the tag.  Computed keys
         (``Duration``, ``Width``, ``MIMEType``...) are skipped, so the dict
-        from get_metadata can be sent back edited.
+        from get_metadata can be sent back edited.  A container that keeps
+        none of the tags asked for (MPEG-PS, MPEG-TS, ADTS, 3GP) is refused
+        rather than returned untagged.
         """
         check_data(data)
         container = find_container(source_format)
@@ -109,13 +111,24 @@ class FFmpegHandler(Handler):
             argv += tags
             argv += ["-f", container.muxer, "file:" + output]
             self._run(argv, path, self.settings.ffmpeg_timeout)
-            self._check_output(output, container, path)
+            probe = self._check_output(output, container, path)
+            wanted = written_tag_keys(metadata)
+            if wanted and not wanted & tag_keys(probe):
+                raise UnsupportedFormat(
+                    "%s documents cannot hold these metadata tags (ffmpeg's "
+                    "%s muxer drops them): %s" % (
+                        container.extension, container.muxer,
+                        ", ".join(sorted(wanted))))
             with open(output, "rb") as stream:
                 return stream.read()
 
     def allowed_conversion_formats(self, source_mimetype):
-        return [(row.mimetype, row.title)
-                for row in targets_for_mimetype(source_mimetype)]
+        # One pair per mimetype: a second extension of the same file type
+        # (mpg, m4v) adds nothing a client could ask for by mimetype.
+        pairs = {}
+        for row in targets_for_mimetype(source_mimetype):
+            pairs.setdefault(row.mimetype, row.title)
+        return list(pairs.items())
 
     def allowed_extensions(self, source_extension):
         return [(row.extension, row.title) for row in targets_for_mimetype(
@@ -131,7 +144,8 @@ class FFmpegHandler(Handler):
             raise ConversionError("ffprobe gave unreadable output")
 
     def _check_output(self, output, container, path):
-        """Refuse an empty or mislabelled result rather than return it."""
+        """Refuse an empty or mislabelled result rather than return it;
+        returns ffprobe's view of it."""
         if not os.path.exists(output) or os.path.getsize(output) == 0:
             raise ConversionError("ffmpeg wrote an empty %s document"
                                   % container.extension)
@@ -144,6 +158,7 @@ class FFmpegHandler(Handler):
         if not probe.get("streams"):
             raise ConversionError("ffmpeg's %s output holds no stream"
                                   % container.extension)
+        return probe
 
     def _run(self, argv, path, timeout):
         """run_command with our environment, in the request's directory."""
@@ -206,6 +221,20 @@ def tag_arguments(metadata, container):
             # file-wide one, so the streams are tagged as well.
             args += ["-metadata:s", tag]
     return args
+
+
+def written_tag_keys(metadata):
+    """The tag names set_metadata writes with a value (not removals)."""
+    return {str(key).strip().lower() for key, value in metadata.items()
+            if key not in COMPUTED_KEYS and value not in ("", None, [], ())}
+
+
+def tag_keys(probe):
+    """Every tag name ffprobe found, in the container or a stream."""
+    keys = set((probe.get("format") or {}).get("tags") or {})
+    for stream in probe.get("streams") or []:
+        keys.update(stream.get("tags") or {})
+    return {key.lower() for key in keys}
 
 
 def targets_for_mimetype(source_mimetype):

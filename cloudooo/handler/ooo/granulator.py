@@ -6,21 +6,21 @@ first and hands the ODT bytes to ``OdtGranulator``.  Every return value is
 XML-RPC-safe (lists, str, int, bytes); unknown ids raise ``NotFound`` and data
 that is not an ODT text document raises ``InvalidRequest``.
 
-Decisions that clients can see:
+Shapes that clients can see are upstream cloudooo's, which ERP5 relies on
+(COMPAT.md section 6):
 
-* Style names.  Upstream cloudooo reported ``text:style-name`` as written in
-  content.xml, so a paragraph with direct formatting showed up as ``P7``.  We
-  follow the automatic style (``P7``) to the named style it derives from and
-  report that style's display name (``Heading 1``, ``Text body``), and we
-  report display names for directly styled paragraphs too, so that one style
-  never appears under two names.  A paragraph with no style or with an
-  automatic style that has no parent reports ``Standard``, LibreOffice's
-  default paragraph style, which LibreOffice itself gives it on loading.
-* Captions.  A caption made by LibreOffice is "<category> <number>: <text>",
-  the number being a ``text:sequence`` field.  We return only the text after
-  the field and its separator (``": "`` by default), for tables and images
-  alike: "Table 1: Prices" gives "Prices".  A caption without a sequence
-  field is returned whole.
+* Style names.  ``text:style-name`` as written in content.xml: ``P7`` for a
+  paragraph with direct formatting, ``Text_20_body`` for a named style.  A
+  paragraph without one reports ``Standard``, LibreOffice's default
+  paragraph style.  (Internally, to recognise captions and titles, an
+  automatic style is followed to the named style it derives from.)
+* Table captions.  The whole text of the caption paragraph as displayed,
+  label and number included: "Table 1: Prices".
+* Line items.  One flat list, row after row, of [header, cell] pairs.
+* Image captions.  The text after the first ":" of a captioned frame,
+  matched to images by picture file with a cursor over the captioned
+  frames, as upstream does (see ``image_items``): an uncaptioned copy of a
+  picture shown before its captioned copy takes the caption.
 * Text.  ``text:s`` (with ``text:c``), ``text:tab`` and ``text:line-break``
   become spaces, a tab and a newline; spans, links and fields give their
   text; whitespace is kept as written.  Content that is anchored in a
@@ -35,7 +35,6 @@ Decisions that clients can see:
 
 import io
 import mimetypes
-import re
 import zipfile
 import zlib
 from copy import deepcopy
@@ -68,8 +67,8 @@ _TEXT_H = _qname("text:h")
 _TEXT_S = _qname("text:s")
 _TEXT_TAB = _qname("text:tab")
 _TEXT_LINE_BREAK = _qname("text:line-break")
-_TEXT_SEQUENCE = _qname("text:sequence")
 _TEXT_STYLE_NAME = _qname("text:style-name")
+_DRAW_TEXT_BOX = _qname("draw:text-box")
 _TABLE_NAME = _qname("table:name")
 _TABLE_ROW = _qname("table:table-row")
 _TABLE_CELL = _qname("table:table-cell")
@@ -105,9 +104,6 @@ _TABLE_CELL_STYLES = frozenset(("Table Contents", "Table Heading",
                                 "Table_20_Contents", "Table_20_Heading"))
 _TITLE_STYLE = "Title"
 _DEFAULT_STYLE = "Standard"
-# The separator between a caption's number and its text: LibreOffice's
-# default ": ", or one of the other punctuation marks people choose.
-_CAPTION_SEPARATOR = re.compile(r"\s*(?:[:.\u2013\u2014-]\s*)?")
 
 # Bounds on what a hostile document can make us allocate: a space run
 # (text:c) and a table grid once repeated and spanned cells are expanded.
@@ -123,9 +119,6 @@ _PACKAGE_FILES = frozenset(("mimetype", "content.xml", "styles.xml"))
 # offsets and truncated data.
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, NotImplementedError,
                RuntimeError, ValueError, EOFError)
-
-# Marks, in a paragraph's text parts, the end of a text:sequence field.
-_SEQUENCE_END = object()
 
 
 class OdtGranulator:
@@ -199,24 +192,27 @@ class OdtGranulator:
                 for index, header in enumerate(grid[0] if grid else [])]
 
     def line_items(self, table_id):
-        """One list per row after the first: [[header, cell_text], ...].
+        """[[header, cell_text], ...]: one flat list, row after row, for
+        the rows after the first (upstream's shape, not a list per row).
 
-        A covered cell (merged away) reads as the cell that covers it, so a
-        merged cell gives its text to every row and column it spans; repeated
-        cells and rows are expanded.  A row longer than the first row pairs
-        its extra cells with the header ''.
+        Each cell is paired with the header of its own column: a covered
+        cell (merged away) reads as the cell that covers it, so a merged
+        cell gives its text to every row and column it spans, and repeated
+        cells and rows are expanded.  A row shorter than the first row is
+        padded with ''; a longer one pairs its extra cells with the header
+        ''.
         """
         grid = self._grid(self._find_table(table_id))
         if not grid:
             return []
         headers = grid[0]
-        lines = []
+        pairs = []
         for row in grid[1:]:
             width = max(len(headers), len(row))
-            lines.append([
+            pairs.extend(
                 [headers[i] if i < len(headers) else "",
-                 row[i] if i < len(row) else ""] for i in range(width)])
-        return lines
+                 row[i] if i < len(row) else ""] for i in range(width))
+        return pairs
 
     # -- images ------------------------------------------------------------
 
@@ -224,12 +220,27 @@ class OdtGranulator:
         """[[image_file_name, caption], ...]: names are under Pictures/.
 
         One item per frame, in document order: a picture shown twice is
-        listed twice.
+        listed twice.  Captions go by picture file, as upstream cloudooo
+        gives them: a cursor walks the captioned frames in order; an image
+        whose file is the cursor frame's file takes its caption and moves
+        the cursor on, any other image gets ''.  So an uncaptioned copy of a
+        picture shown before its captioned copy carries the caption (clients
+        cannot tell two items with one file name apart anyway).
         """
+        captioned = []  # (picture name, caption) of captioned frames
+        for image in self._images:
+            caption = self._image_caption(image)
+            if caption:
+                captioned.append((_picture_name(image), caption))
+        cursor = 0
         items = []
         for image in self._images:
-            name = image.get(_XLINK_HREF)[len("Pictures/"):]
-            items.append([name, self._image_caption(image)])
+            name = _picture_name(image)
+            caption = ""
+            if cursor < len(captioned) and captioned[cursor][0] == name:
+                caption = captioned[cursor][1]
+                cursor += 1
+            items.append([name, caption])
         return items
 
     def image(self, image_id):
@@ -245,14 +256,15 @@ class OdtGranulator:
     # -- paragraphs and chapters ------------------------------------------
 
     def paragraph_items(self):
-        """[[index, style_name], ...] for every paragraph in the text flow."""
-        return [[index, self._style_name(paragraph)]
+        """[[index, style_name], ...] for every paragraph in the text flow;
+        style names as written in content.xml (``P1``, ``Standard``)."""
+        return [[index, _written_style_name(paragraph)]
                 for index, paragraph in enumerate(self._paragraphs)]
 
     def paragraph(self, paragraph_id):
         """[text, style_name] of paragraph ``paragraph_id`` (an int)."""
         paragraph = self._nth(self._paragraphs, paragraph_id, "paragraph")
-        return [_text(paragraph), self._style_name(paragraph)]
+        return [_text(paragraph), _written_style_name(paragraph)]
 
     def chapter_items(self):
         """[[index, title], ...] for headings and Title paragraphs."""
@@ -320,7 +332,8 @@ class OdtGranulator:
     # -- captions ----------------------------------------------------------
 
     def _table_caption(self, table):
-        """The caption in the paragraph right after the table, or ''."""
+        """The whole text of the caption paragraph right after the table,
+        label and number included, or ''."""
         following = table.getnext()
         while following is not None and (
                 not isinstance(following.tag, str)
@@ -333,20 +346,23 @@ class OdtGranulator:
         if names & _TABLE_CELL_STYLES or not any(
                 name.startswith(_TABLE_CAPTION_PREFIXES) for name in names):
             return ""
-        return _caption_text(following)
+        return _text(following)
 
-    def _image_caption(self, image):
-        """The caption of the frame around the image, or ''.
+    @staticmethod
+    def _image_caption(image):
+        """The caption written beside the image's own frame, or ''.
 
-        LibreOffice captions an image by putting it, with the caption text,
-        in a paragraph inside the text box of an outer frame.
+        LibreOffice captions an image by putting it, with the caption text
+        ("Illustration 1: Logo"), in a paragraph directly inside the text
+        box of an outer frame.  The caption is the text after the first
+        ":", stripped; without a ":" there is none (upstream's rule).
         """
         holder = image.xpath("ancestor::*[self::text:p or self::text:h][1]",
                              namespaces=NS)
-        if holder and holder[0].xpath("boolean(ancestor::draw:text-box)",
-                                      namespaces=NS):
-            return _caption_text(holder[0])
-        return ""
+        if not holder or holder[0].getparent().tag != _DRAW_TEXT_BOX:
+            return ""
+        _label, colon, caption = _text(holder[0]).partition(":")
+        return caption.strip() if colon else ""
 
     # -- styles ------------------------------------------------------------
 
@@ -379,7 +395,8 @@ class OdtGranulator:
                     NS)}
 
     def _style_name(self, paragraph):
-        """The display name of the named style behind the paragraph."""
+        """The display name of the named style behind the paragraph: what
+        recognises captions and titles (clients see the written name)."""
         name = paragraph.get(_TEXT_STYLE_NAME)
         seen = set()
         while name in self._automatic_parents and name not in seen:
@@ -574,24 +591,23 @@ def _is_inline(node):
             and not node.tag.startswith(_DRAW_NAMESPACE_PREFIX))
 
 
+def _written_style_name(paragraph):
+    """The paragraph's text:style-name as written, 'Standard' without one."""
+    return paragraph.get(_TEXT_STYLE_NAME) or _DEFAULT_STYLE
+
+
+def _picture_name(image):
+    """The file name of a stored picture: its path under Pictures/."""
+    return image.get(_XLINK_HREF)[len("Pictures/"):]
+
+
 def _text(element):
-    return "".join(part for part in _text_parts(element)
-                   if part is not _SEQUENCE_END)
-
-
-def _caption_text(paragraph):
-    """The paragraph's text after its sequence field and separator."""
-    parts = list(_text_parts(paragraph))
-    if _SEQUENCE_END not in parts:
-        return "".join(parts)
-    after = parts[parts.index(_SEQUENCE_END) + 1:]
-    text = "".join(part for part in after if part is not _SEQUENCE_END)
-    return text[_CAPTION_SEPARATOR.match(text).end():]
+    return "".join(_text_parts(element))
 
 
 def _text_parts(element):
-    """The pieces of an element's text, with _SEQUENCE_END after each
-    text:sequence field."""
+    """The pieces of an element's text as displayed (see the module
+    docstring)."""
     if element.text:
         yield element.text
     for child in element:
@@ -604,8 +620,6 @@ def _text_parts(element):
                 yield "\n"
             else:
                 yield from _text_parts(child)
-                if child.tag == _TEXT_SEQUENCE:
-                    yield _SEQUENCE_END
         if child.tail:
             yield child.tail
 
