@@ -117,7 +117,7 @@ class FFmpegHandler(Handler):
         return [(row.mimetype, row.title)
                 for row in targets_for_mimetype(source_mimetype)]
 
-    def allowed_extensions(self, source_extension):
+    def allowed_extensions(self, source_extension=None, document_type=None):
         return [(row.extension, row.title) for row in targets_for_mimetype(
             mimetype_for_extension(source_extension or ""))]
 

@@ -15,7 +15,8 @@ import zipfile
 
 from cloudooo.errors import (ConversionError, InvalidRequest, UnsafeDocument,
                              UnsupportedFormat)
-from cloudooo.formats import extension_for_mimetype, mimetype_for_extension
+from cloudooo.formats import (extension_for_mimetype, extensions_for_mimetype,
+                              mimetype_for_extension)
 from cloudooo.handler.base import Handler
 from cloudooo.handler.ooo import filters, linkcheck
 from cloudooo.handler.ooo.filters import FilterCatalogue
@@ -105,6 +106,12 @@ class OfficeHandler(Handler):
                                     % destination_format)
         with temporary_directory(self.settings.tmp_path) as workdir:
             loading = self._prepare_input(workdir, data, source_format)
+            if file_extension(source_format) in HTML_EXTENSIONS + ("zip",):
+                # COMPAT 1.5: Writer, else Writer/Web (sxw), else Calc.
+                loading["load_options"] = dict(
+                    loading["load_options"],
+                    FilterName=self.catalogue.html_import_filter(
+                        destination_format))
             output_dir = os.path.join(workdir, "out")
             os.mkdir(output_dir)
             output_path = os.path.join(
@@ -160,6 +167,15 @@ class OfficeHandler(Handler):
     def allowed_extensions(self, source_extension=None, document_type=None):
         return self.catalogue.allowed_extensions(source_extension,
                                                  document_type)
+
+    def can_write(self, source_mimetype, destination_mimetype):
+        # LibreOffice is the registry's last resort for many sources (zip,
+        # xhtml...) it only learns the kind of on loading: judge the
+        # destination alone; convert() refuses a kind that cannot write it.
+        if self.catalogue is None:
+            return True
+        return any(self.catalogue.targets(extension) for extension in
+                   extensions_for_mimetype(destination_mimetype))
 
     # -- internals ----------------------------------------------------------
 
