@@ -129,7 +129,7 @@ CANONICAL_EXTENSION = {
     "audio/ogg": "ogg",
     "application/msword": "doc",
     "application/vnd.ms-powerpoint": "ppt",
-    "application/postscript": "ps",
+    "application/postscript": "eps",
 }
 
 # Media types compare case-insensitively (macroEnabled).  A name with a dot
