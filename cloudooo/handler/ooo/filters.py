@@ -103,7 +103,8 @@ HTML_IMPORT_FILTERS = ((TEXT, "HTML (StarWriter)"), (WEB, "HTML"),
                        (SPREADSHEET, "HTML (StarCalc)"))
 
 # Load options by source extension.  HTML is opened in Writer, not
-# Writer/Web: Writer/Web cannot export to docx, odt or rtf.
+# Writer/Web: Writer/Web cannot export to docx, odt or rtf; a conversion
+# picks Writer, Writer/Web or Calc by its destination (html_import_filter).
 LOAD_OPTIONS_BY_SOURCE_EXTENSION = {
     "html": {"FilterName": "HTML (StarWriter)"},
     "htm": {"FilterName": "HTML (StarWriter)"},

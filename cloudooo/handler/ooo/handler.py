@@ -19,7 +19,7 @@ from cloudooo.formats import (extension_for_mimetype, extensions_for_mimetype,
                               mimetype_for_extension)
 from cloudooo.handler.base import Handler
 from cloudooo.handler.ooo import filters, linkcheck
-from cloudooo.handler.ooo.filters import FilterCatalogue
+from cloudooo.handler.ooo.filters import FilterCatalogue, file_extension
 from cloudooo.handler.ooo.pool import OfficePool
 from cloudooo.handler.ooo.process import find_uno_python
 from cloudooo.util import child_environment, temporary_directory
@@ -32,11 +32,6 @@ HTML_EXTENSIONS = ("html", "htm", "xhtml")
 
 REPLY_ERRORS = {"load": ConversionError, "unsupported": UnsupportedFormat,
                 "error": ConversionError}
-
-
-def file_extension(format_name):
-    """``ms.docx`` names a filter choice; the file itself is ``.docx``."""
-    return format_name.rsplit(".", 1)[-1]
 
 
 class OfficeHandler(Handler):
