@@ -31,9 +31,6 @@ SPREADSHEET = "com.sun.star.sheet.SpreadsheetDocument"
 PRESENTATION = "com.sun.star.presentation.PresentationDocument"
 DRAWING = "com.sun.star.drawing.DrawingDocument"
 
-# Most specific first: a master document also claims to be a text document.
-DOCUMENT_SERVICES = (GLOBAL, WEB, TEXT, SPREADSHEET, PRESENTATION, DRAWING)
-
 # getAllowedExtensionList's document_type words: a word names the kind it is
 # a prefix of.  No master-document, formula or database kind is offered.
 KINDS = (("text", TEXT), ("web", WEB), ("spreadsheet", SPREADSHEET),
@@ -44,9 +41,9 @@ LISTED_SERVICES = tuple(service for _word, service in KINDS)
 IGNORED_SERVICES = ("com.sun.star.formula.FormulaProperties",
                     "com.sun.star.sdb.OfficeDatabaseDocument")
 
-# Export filters never listed nor used.  The XSLT filters shadow the real
-# HTML filter; DocBook cannot be produced under the extension it would get;
-# Writer/Web's image exports render nothing useful.
+# Export filters never listed nor used (COMPAT 1.1): the XSLT filters shadow
+# the real HTML filter; DocBook cannot be produced under the extension it
+# would get; Writer/Web's image exports are not offered by upstream either.
 EXCLUDED_FILTER_NAMES = frozenset((
     "writer_web_jpg_Export", "writer_web_png_Export",
     "writer_web_webp_Export", "XHTML Writer File", "XHTML Calc File",
