@@ -105,7 +105,7 @@ OOXML_MAIN_PARTS = {
     "ppsx": "presentationml.",
     "pptm": "ms-powerpoint.presentation.macroEnabled.main+xml",
 }
-ALIASES = {"jpeg": "jpg", "htm": "html", "tif": "tiff"}
+ALIASES = {"jpeg": "jpg", "htm": "html", "xhtml": "html", "tif": "tiff"}
 MAGIC = {
     "pdf": (b"%PDF-",), "rtf": (b"{\\rtf",), "png": (b"\x89PNG\r\n\x1a\n",),
     "jpg": (b"\xff\xd8\xff",), "gif": (b"GIF87a", b"GIF89a"),
@@ -364,7 +364,8 @@ def test_every_listed_pair_converts(server, sources, source):
 
 @pytest.mark.parametrize("source, destination", [
     ("odt", "docm"), ("odp", "pptm"), ("ods", "xlsm"), ("odp", "pps"),
-    ("odt", "ms.docx"), ("odp", "ms.pptx"), ("odt", "jpeg"), ("odt", "htm")])
+    ("odt", "ms.docx"), ("odp", "ms.pptx"), ("odt", "jpeg"), ("odt", "htm"),
+    ("odt", "xhtml")])
 def test_primary_filters_and_unlisted_aliases(server, sources, source,
                                               destination):
     assert walk(server, sources[source], source, destination) == []

@@ -48,6 +48,11 @@ EXCLUDED_FILTER_NAMES = frozenset((
     "writer_web_jpg_Export", "writer_web_png_Export",
     "writer_web_webp_Export", "XHTML Writer File", "XHTML Calc File",
     "XHTML Draw File", "XHTML Impress File", "DocBook File"))
+# Excluded from the lists, yet what an ``xhtml`` destination (which no
+# listed filter writes) is stored with.
+UNLISTED_TARGET_FILTERS = frozenset((
+    "XHTML Writer File", "XHTML Calc File", "XHTML Draw File",
+    "XHTML Impress File"))
 # "Text" is Writer's unencoded text filter (the encoded one is listed);
 # "ODF Drawing (Impress)" would store a presentation under .odg.
 EXCLUDED_TITLES = frozenset(("Text", "ODF Drawing (Impress)"))
@@ -194,16 +199,21 @@ def _rank(candidate):
             candidate.name)
 
 
-def is_listed(name, info, type_info):
-    """COMPAT 1.1: whether an export filter is offered at all."""
+def is_exportable(info, type_info):
+    """An export filter a user could pick, writing a type with a media type
+    and an extension."""
     flags = info.get("Flags") or 0
     if not flags & FLAG_EXPORT or flags & (
             FLAG_INTERNAL | FLAG_NOT_IN_FILE_DIALOG | FLAG_NOT_IN_CHOOSER):
         return False
-    if not type_info.get("MediaType") or not _type_extensions(type_info):
-        return False
+    return bool(type_info.get("MediaType") and _type_extensions(type_info))
+
+
+def is_listed(name, info, type_info):
+    """COMPAT 1.1: whether an export filter is offered in the lists."""
     title = filter_title(info, type_info)
-    return (name not in EXCLUDED_FILTER_NAMES
+    return (is_exportable(info, type_info)
+            and name not in EXCLUDED_FILTER_NAMES
             and title not in EXCLUDED_TITLES
             and EXCLUDED_TITLE_WORD not in title)
 
@@ -237,6 +247,7 @@ class FilterCatalogue:
                                 for name, info in filters.items()}
         self._services_by_extension = {}
         self._listed = []
+        self._unlisted_targets = []
         for name, info in sorted(filters.items()):
             service = info.get("DocumentService") or ""
             if not service or service in IGNORED_SERVICES:
@@ -249,17 +260,23 @@ class FilterCatalogue:
                         extension, [])
                     if service not in services:
                         services.append(service)
-            if not is_listed(name, info, type_info):
+            listed = is_listed(name, info, type_info)
+            if not listed and not (name in UNLISTED_TARGET_FILTERS
+                                   and is_exportable(info, type_info)):
                 continue
             title = filter_title(info, type_info)
             if name in disabled_names or title in disabled_ui_names:
                 logger.info("filter %r disabled by configuration", name)
                 continue
             extension = filter_extension(info, type_info)
-            self._listed.append(ExportFilter(
+            export_filter = ExportFilter(
                 name, title, service, extension, type_info["MediaType"],
                 info.get("Flags") or 0,
-                [ext for ext in extensions if ext != extension]))
+                [ext for ext in extensions if ext != extension])
+            if listed:
+                self._listed.append(export_filter)
+            else:
+                self._unlisted_targets.append(export_filter)
         for extension, services in SERVICES_BY_SOURCE_EXTENSION.items():
             self._services_by_extension[extension] = list(services)
         self._filters_by_target = self._choose_targets()
@@ -281,7 +298,8 @@ class FilterCatalogue:
         "Office Open XML Text"); where two listed filters share one, the
         preferred or LibreOffice's own wins and Microsoft's is also reachable
         as ``ms.<ext>``.  Secondary extensions of the same media type
-        (jpeg, htm, tif) remain accepted as aliases.
+        (jpeg, htm, tif) remain accepted as aliases, and the XHTML filters
+        write xhtml, which no listed filter claims.
         """
         chosen = {}
         by_target = {}
@@ -303,6 +321,11 @@ class FilterCatalogue:
                 if mimetype and mimetype_for_extension(alias) == mimetype:
                     chosen.setdefault((export_filter.service, alias),
                                       export_filter)
+        for export_filter in self._unlisted_targets:
+            for extension in [export_filter.extension] + \
+                    export_filter.other_extensions:
+                chosen.setdefault((export_filter.service, extension),
+                                  export_filter)
         return chosen
 
     # -- queries --------------------------------------------------------
