@@ -28,23 +28,34 @@ MIMETYPE_BY_EXTENSION = {
     # office: Microsoft and others
     "doc": "application/msword",
     "dot": "application/msword",
+    "6.doc": "application/msword",
+    "95.doc": "application/msword",
     "docx": "application/vnd.openxmlformats-officedocument"
             ".wordprocessingml.document",
     "ms.docx": "application/vnd.openxmlformats-officedocument"
                ".wordprocessingml.document",
+    "docm": "application/vnd.ms-word.document.macroEnabled.12",
     "xls": "application/vnd.ms-excel",
     "xlsx": "application/vnd.openxmlformats-officedocument"
             ".spreadsheetml.sheet",
     "ms.xlsx": "application/vnd.openxmlformats-officedocument"
                ".spreadsheetml.sheet",
+    "xlsm": "application/vnd.ms-excel.sheet.macroEnabled.12",
+    "5.xls": "application/vnd.ms-excel",
+    "95.xls": "application/vnd.ms-excel",
+    # SYLK, under the media type LibreOffice gives it.
+    "slk": "text/spreadsheet",
     "ppt": "application/vnd.ms-powerpoint",
     "pps": "application/vnd.ms-powerpoint",
     "pptx": "application/vnd.openxmlformats-officedocument"
             ".presentationml.presentation",
     "ms.pptx": "application/vnd.openxmlformats-officedocument"
                ".presentationml.presentation",
+    "pptm": "application/vnd.ms-powerpoint.presentation.macroEnabled.12",
     "ppsx": "application/vnd.openxmlformats-officedocument"
             ".presentationml.slideshow",
+    "ms.ppsx": "application/vnd.openxmlformats-officedocument"
+               ".presentationml.slideshow",
     "rtf": "application/rtf",
     "txt": "text/plain",
     "text": "text/plain",
@@ -122,13 +133,15 @@ CANONICAL_EXTENSION = {
     "audio/ogg": "ogg",
     "application/msword": "doc",
     "application/vnd.ms-powerpoint": "ppt",
-    "application/postscript": "ps",
+    "application/postscript": "eps",
 }
 
+# Media types compare case-insensitively (macroEnabled).  A name with a dot
+# (ms.docx, 95.xls) is a filter flavour, never a mimetype's canonical name.
 _EXTENSION_BY_MIMETYPE = {}
 for _extension, _mimetype in MIMETYPE_BY_EXTENSION.items():
-    if not _extension.startswith("ms."):
-        _EXTENSION_BY_MIMETYPE.setdefault(_mimetype, _extension)
+    if "." not in _extension:
+        _EXTENSION_BY_MIMETYPE.setdefault(_mimetype.lower(), _extension)
 _EXTENSION_BY_MIMETYPE.update(CANONICAL_EXTENSION)
 
 
@@ -169,6 +182,6 @@ def extensions_for_mimetype(mimetype):
     found = [extension_for_mimetype(mimetype)] if extension_for_mimetype(
         mimetype) else []
     for extension, known in MIMETYPE_BY_EXTENSION.items():
-        if known == mimetype and extension not in found:
+        if known.lower() == mimetype and extension not in found:
             found.append(extension)
     return found

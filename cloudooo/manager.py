@@ -141,32 +141,58 @@ class Manager:
 
     def getAllowedExtensionList(self, request_dict=None):
         """getAllowedExtensionList({'mimetype'|'extension'|'document_type':
-        value}) -> [(extension, title), ...]; [('', '')] when none fits."""
+        value}) -> [(extension, title), ...].  By source: what the handlers
+        the registry routes each pair to can write; [('', '')] when none
+        fits.  By document_type (a prefix of text, web, spreadsheet,
+        presentation, drawing): that kind's formats, [] for an unknown
+        kind."""
         request_dict = request_dict or {}
         if not isinstance(request_dict, dict):
             raise InvalidRequest("request_dict must be a struct")
         mimetype = request_dict.get("mimetype")
         extension = request_dict.get("extension")
         document_type = request_dict.get("document_type")
-        result = []
         if mimetype:
-            extensions = extensions_for_mimetype(mimetype)
+            sources = extensions_for_mimetype(mimetype)
         elif extension:
-            extensions = [normalize_format(extension)]
+            sources = [normalize_format(extension)]
+        elif document_type and str(document_type).strip():
+            return self._extensions_for_document_type(document_type)
         else:
-            extensions = []
-        for source in extensions:
-            source_mimetype = mimetype_for_extension(source)
-            for handler in self.registry.handlers_for_source(source_mimetype):
-                for item in handler.allowed_extensions(source):
-                    if tuple(item) not in result:
-                        result.append(tuple(item))
-        if not extensions and document_type:
-            office = self.handlers.get("ooo")
-            if office is not None:
-                result = [tuple(item) for item in office.allowed_extensions(
-                    document_type=document_type)]
+            sources = []
+        result = []
+        for source in sources:
+            for item in self._routed_targets(source):
+                if item not in result:
+                    result.append(item)
         return result or [("", "")]
+
+    def _routed_targets(self, source):
+        """The (extension, title) pairs of every handler the registry routes
+        ``source`` to, each kept only where the registry routes that very
+        target to the handler that listed it: listed means convertible."""
+        source_mimetype = mimetype_for_extension(source)
+        if not source_mimetype:
+            return []
+        pairs = []
+        for handler in self.registry.handlers_for_source(source_mimetype):
+            for target, title in handler.allowed_extensions(source):
+                routed = self.registry.handler_name_for_mimetypes(
+                    source_mimetype, mimetype_for_extension(target))
+                if routed == handler.name:
+                    pairs.append((target, title))
+        return pairs
+
+    def _extensions_for_document_type(self, document_type):
+        if not isinstance(document_type, str):
+            raise InvalidRequest("document_type must be a string")
+        result = []
+        for handler in self.registry.routed_handlers():
+            for item in handler.allowed_extensions(
+                    document_type=document_type):
+                if tuple(item) not in result:
+                    result.append(tuple(item))
+        return result
 
     def getAllowedConversionFormatList(self, source_mimetype):
         """getAllowedConversionFormatList(source_mimetype) ->

@@ -1,8 +1,10 @@
 """The mimetype registry: which handler serves which pair of formats.
 
 Rules come from the ``mimetype_registry`` setting, in order; patterns are
-fnmatch patterns over mimetypes; the first rule that matches wins.  When a
-method has no destination (metadata), only the source pattern counts.
+fnmatch patterns over mimetypes; the first rule that matches, and whose
+handler can write the destination, wins (so raster -> svg passes the
+ImageMagick rule by and reaches LibreOffice).  When a method has no
+destination (metadata), only the source pattern counts.
 """
 
 from fnmatch import fnmatchcase
@@ -32,8 +34,11 @@ class HandlerRegistry:
         for source, destination, name in self.rules:
             if not fnmatchcase(source_mimetype, source):
                 continue
-            if destination_mimetype is None or fnmatchcase(
-                    destination_mimetype, destination):
+            if destination_mimetype is None:
+                return name
+            if fnmatchcase(destination_mimetype, destination) and \
+                    self.handlers[name].can_write(source_mimetype,
+                                                  destination_mimetype):
                 return name
         return None
 
@@ -58,6 +63,14 @@ class HandlerRegistry:
             raise UnsupportedFormat("no handler converts %s to %s"
                                     % (source_format, destination_format))
         return self.handlers[name]
+
+    def routed_handlers(self):
+        """Every handler some rule names, in rule order."""
+        found = []
+        for _source, _destination, name in self.rules:
+            if self.handlers[name] not in found:
+                found.append(self.handlers[name])
+        return found
 
     def handlers_for_source(self, source_mimetype):
         """Every handler some rule routes ``source_mimetype`` to, in order."""

@@ -6,6 +6,7 @@ import pytest
 
 from tests import documents
 from tests.server import b64, unb64
+from tests.test_compat_lists import EXPECTED_BY_KIND
 
 SCRIPT = "document.getText().setString('written by the script')"
 
@@ -34,6 +35,12 @@ def test_disabled_filters_are_not_offered(configured):
         {"extension": "odt"})}
     assert "doc" not in extensions and "rtf" not in extensions
     assert "docx" in extensions
+    # The operator's lists add to the built-in exclusions (DocBook, XHTML,
+    # Text, templates...), never replace them.
+    assert [tuple(pair) for pair in proxy.getAllowedExtensionList(
+        {"document_type": "text"})] == [
+        pair for pair in EXPECTED_BY_KIND["text"]
+        if pair[0] not in ("doc", "rtf")]
     for destination in ("doc", "rtf"):
         with pytest.raises(xmlrpc.client.Fault) as caught:
             proxy.convertFile(b64(documents.fodt()), "fodt", destination)

@@ -92,8 +92,8 @@ def test_set_metadata_refuses_a_date_that_is_not_a_pdf_date(handler):
 
 def test_allowed_formats(handler):
     assert handler.allowed_conversion_formats("application/pdf") == [
-        ("text/plain", "Plain text")]
-    assert handler.allowed_extensions("pdf") == [("txt", "Plain text")]
+        ("text/plain", "Plain Text")]
+    assert handler.allowed_extensions("pdf") == [("txt", "Plain Text")]
     assert handler.allowed_conversion_formats("image/png") == []
 
 

@@ -1,5 +1,7 @@
 """The mimetype registry: first match wins, destination optional."""
 
+from fnmatch import fnmatchcase
+
 import pytest
 
 from cloudooo.errors import ConfigurationError, UnsupportedFormat
@@ -8,9 +10,13 @@ from cloudooo.registry import HandlerRegistry
 
 
 class NamedHandler(Handler):
-    def __init__(self, name):
+    def __init__(self, name, writes="*"):
         super().__init__(None)
         self.name = name
+        self.writes = writes
+
+    def can_write(self, source_mimetype, destination_mimetype):
+        return fnmatchcase(destination_mimetype, self.writes)
 
 
 @pytest.fixture
@@ -45,3 +51,16 @@ def test_bad_rules_are_configuration_errors():
         HandlerRegistry([("text/*", "*", "nosuch")], {"ooo": None})
     with pytest.raises(ConfigurationError, match="no rules"):
         HandlerRegistry([], {"ooo": None})
+
+
+def test_a_rule_whose_handler_cannot_write_the_destination_is_passed_by():
+    handlers = {"im": NamedHandler("im", writes="image/[pgj]*"),
+                "ooo": NamedHandler("ooo")}
+    registry = HandlerRegistry([("image/*", "image/*", "im"),
+                                ("image/*", "*", "ooo")], handlers)
+    assert registry.handler_for("png", "jpg").name == "im"
+    assert registry.handler_for("png", "svg").name == "ooo"
+    assert registry.handler_for("png", "pdf").name == "ooo"
+    # Without a destination (metadata) the first source match still wins.
+    assert registry.handler_for("png").name == "im"
+    assert registry.routed_handlers() == [handlers["im"], handlers["ooo"]]

@@ -43,6 +43,15 @@ class Handler:
         """Return ``[(mimetype, title), ...]`` this handler can produce."""
         return []
 
-    def allowed_extensions(self, source_extension):
-        """Return ``[(extension, title), ...]`` this handler can produce."""
+    def allowed_extensions(self, source_extension=None, document_type=None):
+        """Return ``[(extension, title), ...]`` this handler can produce from
+        ``source_extension``, or for a kind of document named by
+        ``document_type`` (a word such as 'text'; handlers without kinds
+        return [])."""
         return []
+
+    def can_write(self, source_mimetype, destination_mimetype):
+        """Whether this handler can produce ``destination_mimetype`` from
+        ``source_mimetype``.  The registry skips a matching rule whose
+        handler cannot, so that a later rule serves the pair."""
+        return True

@@ -130,7 +130,7 @@ class FFmpegHandler(Handler):
             pairs.setdefault(row.mimetype, row.title)
         return list(pairs.items())
 
-    def allowed_extensions(self, source_extension):
+    def allowed_extensions(self, source_extension=None, document_type=None):
         return [(row.extension, row.title) for row in targets_for_mimetype(
             mimetype_for_extension(source_extension or ""))]
 

@@ -217,11 +217,17 @@ class ImageMagickHandler(Handler):
                 formats.append((row.mimetype, row.title))
         return formats
 
-    def allowed_extensions(self, source_extension):
+    def allowed_extensions(self, source_extension=None, document_type=None):
         extension = (source_extension or "").lower().lstrip(".")
         if not self._can_read(extension):
             return []
         return self._target_extensions()
+
+    def can_write(self, source_mimetype, destination_mimetype):
+        # Only raster targets: svg, pdf, emf... are left to a later rule.
+        destination = (destination_mimetype or "").lower()
+        return self._can_read(extension_for_mimetype(source_mimetype or "")) \
+            and any(row.mimetype == destination for row in self._targets())
 
     def _targets(self):
         capabilities = self._coder_capabilities()

@@ -1,15 +1,19 @@
 """LibreOffice's filter catalogue, as data the handler can query.
 
 Built once at start-up from what the running soffice reports (FilterFactory
-and TypeDetection), so the formats offered are exactly those this
-LibreOffice can write, minus the operator's disable lists.  Format names are
-extensions; where two export filters of one document kind share an extension
-and one is Microsoft's flavour, that one is named ``ms.<ext>`` (``docx`` is
-Office Open XML, ``ms.docx`` is "Word 2007-365").
+and TypeDetection), by the rules of COMPAT 1.1: each listed export filter
+gives exactly one (extension, title) pair, so the lists are exactly what
+this LibreOffice can write, minus the built-in exclusions and the
+operator's disable lists.  Format names are extensions; where two listed
+filters of one kind share an extension, Microsoft's flavour is also
+reachable as ``ms.<ext>`` (``docx`` is Office Open XML, ``ms.docx`` is
+"Word 2007-365").
 """
 
 import logging
 import re
+
+from cloudooo.formats import mimetype_for_extension
 
 logger = logging.getLogger(__name__)
 
@@ -27,40 +31,83 @@ SPREADSHEET = "com.sun.star.sheet.SpreadsheetDocument"
 PRESENTATION = "com.sun.star.presentation.PresentationDocument"
 DRAWING = "com.sun.star.drawing.DrawingDocument"
 
-# Most specific first: a master document also claims to be a text document.
-DOCUMENT_SERVICES = (GLOBAL, WEB, TEXT, SPREADSHEET, PRESENTATION, DRAWING)
-
-# getAllowedExtensionList's document_type words.
-DOCUMENT_TYPES = {
-    "text": TEXT, "web": WEB, "global": GLOBAL, "spreadsheet": SPREADSHEET,
-    "presentation": PRESENTATION, "drawing": DRAWING, "graphics": DRAWING,
-}
+# getAllowedExtensionList's document_type words: a word names the kind it is
+# a prefix of.  No master-document, formula or database kind is offered.
+KINDS = (("text", TEXT), ("web", WEB), ("spreadsheet", SPREADSHEET),
+         ("presentation", PRESENTATION), ("drawing", DRAWING))
+LISTED_SERVICES = tuple(service for _word, service in KINDS)
 
 # Kinds we never offer: no way to load them from a plain file here.
 IGNORED_SERVICES = ("com.sun.star.formula.FormulaProperties",
                     "com.sun.star.sdb.OfficeDatabaseDocument")
 
-# Where several filters write one extension for one kind, the one to use.
-PREFERRED_FILTERS = {
-    (TEXT, "txt"): "Text (encoded)",
-    (TEXT, "html"): "HTML (StarWriter)",
-    (SPREADSHEET, "html"): "HTML (StarCalc)",
-    (PRESENTATION, "html"): "impress_html_Export",
-    (DRAWING, "html"): "draw_html_Export",
-    (WEB, "html"): "HTML",
-    (WEB, "txt"): "Text (encoded) (StarWriter/Web)",
-    (GLOBAL, "txt"): "Text (encoded) (StarWriter/GlobalDocument)",
+# Export filters never listed nor used (COMPAT 1.1): the XSLT filters shadow
+# the real HTML filter; DocBook cannot be produced under the extension it
+# would get; Writer/Web's image exports are not offered by upstream either.
+EXCLUDED_FILTER_NAMES = frozenset((
+    "writer_web_jpg_Export", "writer_web_png_Export",
+    "writer_web_webp_Export", "XHTML Writer File", "XHTML Calc File",
+    "XHTML Draw File", "XHTML Impress File", "DocBook File"))
+# Excluded from the lists, yet what an ``xhtml`` destination (which no
+# listed filter writes) is stored with.
+UNLISTED_TARGET_FILTERS = frozenset((
+    "XHTML Writer File", "XHTML Calc File", "XHTML Draw File",
+    "XHTML Impress File"))
+# "Text" is Writer's unencoded text filter (the encoded one is listed);
+# "ODF Drawing (Impress)" would store a presentation under .odg.
+EXCLUDED_TITLES = frozenset(("Text", "ODF Drawing (Impress)"))
+EXCLUDED_TITLE_WORD = "Template"
+
+# The extension clients know some titles by: Microsoft's flavour of a format
+# LibreOffice also writes as its own, and the old binary versions.
+EXTENSION_BY_TITLE = {
+    "Word 2007\u2013365": "ms.docx",
+    "Microsoft Word 2007 XML": "ms.docx",
+    "Microsoft Word 2007-2013 XML": "ms.docx",
+    "Excel 2007\u2013365": "ms.xlsx",
+    "Microsoft Excel 2007 XML": "ms.xlsx",
+    "Microsoft Excel 2007-2013 XML": "ms.xlsx",
+    "Microsoft PowerPoint 2007 XML": "ms.pptx",
+    "Microsoft PowerPoint 2007-2013 XML": "ms.pptx",
+    "Microsoft PowerPoint 2007 XML AutoPlay": "ms.ppsx",
+    "Microsoft PowerPoint 2007-2013 XML AutoPlay": "ms.ppsx",
+    "Microsoft Excel 5.0": "5.xls",
+    "Microsoft Excel 95": "95.xls",
+    "Microsoft Word 6.0": "6.doc",
+    "Microsoft Word 95": "95.doc",
+    "TIFF - Tagged Image File Format": "tiff",
 }
 
-# The kind LibreOffice opens an extension as, where several could claim it.
-SERVICE_BY_SOURCE_EXTENSION = {
-    "rtf": TEXT, "txt": TEXT, "html": TEXT, "htm": TEXT, "xhtml": TEXT,
-    "csv": SPREADSHEET, "tsv": SPREADSHEET, "xls": SPREADSHEET,
-    "odg": DRAWING, "pdf": DRAWING, "sxd": DRAWING,
+# Where several listed filters of one kind write one extension, the one to
+# use (the others keep their place in the lists).
+PREFERRED_FILTERS = {
+    (WEB, "txt"): "Text (encoded) (StarWriter/Web)",
 }
+
+# The kinds a source opens as, where its import filters alone would say
+# otherwise (txt is also Calc's, odg also Impress's, pdf also Writer's...).
+SERVICES_BY_SOURCE_EXTENSION = {
+    "rtf": (TEXT,), "txt": (TEXT,),
+    "html": (TEXT, WEB, SPREADSHEET), "htm": (TEXT, WEB, SPREADSHEET),
+    "xhtml": (TEXT, WEB, SPREADSHEET),
+    "csv": (SPREADSHEET,), "tsv": (SPREADSHEET,), "xls": (SPREADSHEET,),
+    "odg": (DRAWING,), "pdf": (DRAWING,), "sxd": (DRAWING,),
+}
+
+# What clients have always seen in the lists by source: no macro-enabled
+# Word or PowerPoint, no SYLK, and the PowerPoint show under .ppt.
+EXTENSIONS_NOT_LISTED_BY_SOURCE = frozenset(("docm", "pptm", "slk"))
+EXTENSION_LISTED_BY_SOURCE_AS = {"pps": "ppt"}
+
+# The import filter an HTML page is loaded with, by the kind that can write
+# the destination: Writer first, Writer/Web (only it writes sxw), then Calc.
+HTML_IMPORT_FILTERS = ((TEXT, "HTML (StarWriter)"), (WEB, "HTML"),
+                       (SPREADSHEET, "HTML (StarCalc)"))
 
 # Load options by source extension.  HTML is opened in Writer, not
-# Writer/Web: Writer/Web cannot export to docx, odt or rtf.
+# Writer/Web: Writer/Web cannot export to docx, odt or rtf; a conversion
+# picks Writer, Writer/Web or Calc by its destination (the handler's
+# html_load_options).
 LOAD_OPTIONS_BY_SOURCE_EXTENSION = {
     "html": {"FilterName": "HTML (StarWriter)"},
     "htm": {"FilterName": "HTML (StarWriter)"},
@@ -127,18 +174,24 @@ HTML_BASE_EXTENSION = "html"
 
 
 class ExportFilter:
-    __slots__ = ("name", "ui_name", "service", "extension", "mimetype",
-                 "flags", "preferred")
+    """One listed export filter: the (extension, title) pair it gives."""
 
-    def __init__(self, name, ui_name, service, extension, mimetype, flags,
-                 preferred):
+    __slots__ = ("name", "title", "service", "extension", "mimetype",
+                 "flags", "other_extensions")
+
+    def __init__(self, name, title, service, extension, mimetype, flags,
+                 other_extensions):
         self.name = name
-        self.ui_name = ui_name
+        self.title = title
         self.service = service
         self.extension = extension
         self.mimetype = mimetype
         self.flags = flags
-        self.preferred = preferred
+        self.other_extensions = other_extensions
+
+    @property
+    def pair(self):
+        return (self.extension, self.title)
 
     def __repr__(self):
         return "<ExportFilter %s %s>" % (self.extension, self.name)
@@ -149,117 +202,186 @@ def _is_microsoft_flavour(filter_name):
 
 
 def _rank(candidate):
-    """Sort key: LibreOffice's preferred type, then real export filters."""
-    return (not candidate.preferred, not candidate.name.endswith("Export"),
-            -candidate.flags)
+    """Sort key among filters writing one extension: LibreOffice's own
+    flavour before Microsoft's, real export filters first."""
+    return (_is_microsoft_flavour(candidate.name),
+            not candidate.name.endswith("Export"), -candidate.flags,
+            candidate.name)
+
+
+def is_exportable(info, type_info):
+    """An export filter a user could pick, writing a type with a media type
+    and an extension."""
+    flags = info.get("Flags") or 0
+    if not flags & FLAG_EXPORT or flags & (
+            FLAG_INTERNAL | FLAG_NOT_IN_FILE_DIALOG | FLAG_NOT_IN_CHOOSER):
+        return False
+    return bool(type_info.get("MediaType") and _type_extensions(type_info))
+
+
+def is_listed(name, info, type_info):
+    """COMPAT 1.1: whether an export filter is offered in the lists."""
+    title = filter_title(info, type_info)
+    return (is_exportable(info, type_info)
+            and name not in EXCLUDED_FILTER_NAMES
+            and title not in EXCLUDED_TITLES
+            and EXCLUDED_TITLE_WORD not in title)
+
+
+def filter_title(info, type_info):
+    return info.get("UIName") or type_info.get("UIName") or ""
+
+
+def filter_extension(info, type_info):
+    """The one extension a filter is listed under: its ExportExtension,
+    else its type's first extension; then the title overrides."""
+    extension = (info.get("ExportExtension") or
+                 _type_extensions(type_info)[0]).lower()
+    return EXTENSION_BY_TITLE.get(filter_title(info, type_info), extension)
+
+
+def _type_extensions(type_info):
+    return [ext.lower() for ext in type_info.get("Extensions") or []
+            if ext and ext != "*"]
 
 
 class FilterCatalogue:
-    """Export filters by (document service, extension), and what reads what."""
+    """The export filters each kind of document lists and stores with, and
+    the kinds each source extension opens as."""
 
     def __init__(self, raw, disabled_names=(), disabled_ui_names=()):
-        self._by_service_and_extension = {}
-        self._services_by_extension = {}
-        self._mimetype_by_type = {}
         filters, types = raw["filters"], raw["types"]
+        self._mimetype_by_type = {name: info.get("MediaType") or ""
+                                  for name, info in types.items()}
         self._type_by_filter = {name: info.get("Type", "")
                                 for name, info in filters.items()}
-        for type_name, type_info in types.items():
-            self._mimetype_by_type[type_name] = type_info.get(
-                "MediaType") or ""
-        candidates = {}
-        for name, info in filters.items():
-            flags = info.get("Flags") or 0
+        self._services_by_extension = {}
+        self._listed = []
+        self._unlisted_targets = []
+        for name, info in sorted(filters.items()):
             service = info.get("DocumentService") or ""
-            type_info = types.get(info.get("Type"), {})
-            extensions = [ext.lower() for ext in type_info.get(
-                "Extensions") or [] if ext and ext != "*"]
             if not service or service in IGNORED_SERVICES:
                 continue
-            if flags & FLAG_IMPORT:
+            type_info = types.get(info.get("Type"), {})
+            extensions = _type_extensions(type_info)
+            if (info.get("Flags") or 0) & FLAG_IMPORT:
                 for extension in extensions:
                     services = self._services_by_extension.setdefault(
                         extension, [])
                     if service not in services:
                         services.append(service)
-            if (not flags & FLAG_EXPORT or flags & FLAG_INTERNAL
-                    or flags & (FLAG_NOT_IN_FILE_DIALOG
-                                | FLAG_NOT_IN_CHOOSER)):
+            listed = is_listed(name, info, type_info)
+            if not listed and not (name in UNLISTED_TARGET_FILTERS
+                                   and is_exportable(info, type_info)):
                 continue
-            ui_name = info.get("UIName") or type_info.get("UIName") or name
-            if name in disabled_names or ui_name in disabled_ui_names:
+            title = filter_title(info, type_info)
+            if name in disabled_names or title in disabled_ui_names:
                 logger.info("filter %r disabled by configuration", name)
                 continue
-            mimetype = type_info.get("MediaType") or ""
-            if not mimetype:
-                continue
-            for extension in extensions:
-                candidates.setdefault((service, extension), []).append(
-                    ExportFilter(name, ui_name, service, extension, mimetype,
-                                 flags, bool(type_info.get("Preferred"))))
-        for (service, extension), found in candidates.items():
-            self._choose(service, extension, found)
-        for extension, service in SERVICE_BY_SOURCE_EXTENSION.items():
-            self._services_by_extension[extension] = [service]
+            extension = filter_extension(info, type_info)
+            export_filter = ExportFilter(
+                name, title, service, extension, type_info["MediaType"],
+                info.get("Flags") or 0,
+                [ext for ext in extensions if ext != extension])
+            if listed:
+                self._listed.append(export_filter)
+            else:
+                self._unlisted_targets.append(export_filter)
+        for extension, services in SERVICES_BY_SOURCE_EXTENSION.items():
+            self._services_by_extension[extension] = list(services)
+        self._filters_by_target = self._choose_targets()
         # What the UNO worker needs to store as each extension, built once:
         # every conversion asks for it.
         self._targets_by_extension = {}
         for (service, extension), export_filter in \
-                self._by_service_and_extension.items():
+                self._filters_by_target.items():
             self._targets_by_extension.setdefault(extension, {})[service] = {
                 "filter": export_filter.name,
                 "store_options": STORE_OPTIONS_BY_FILTER.get(
                     export_filter.name, {})}
 
-    def _choose(self, service, extension, found):
-        microsoft = [f for f in found if _is_microsoft_flavour(f.name)]
-        others = [f for f in found if not _is_microsoft_flavour(f.name)]
-        if microsoft and others:
-            chosen = sorted(microsoft, key=_rank)[0]
-            self._add(service, "ms." + extension, chosen)
-            found = others
-        preferred_name = PREFERRED_FILTERS.get((service, extension))
-        by_name = [f for f in found if f.name == preferred_name]
-        self._add(service, extension, (by_name or sorted(found, key=_rank))[0])
+    def _choose_targets(self):
+        """{(service, extension): ExportFilter} used to store a document.
 
-    def _add(self, service, extension, export_filter):
-        export_filter.extension = extension
-        self._by_service_and_extension[(service, extension)] = export_filter
+        A filter listed under an extension beats one that only has it as a
+        secondary extension of its type (docm is "MS Word 2007 XML VBA", not
+        "Office Open XML Text"); where two listed filters share one, the
+        preferred or LibreOffice's own wins and Microsoft's is also reachable
+        as ``ms.<ext>``.  Secondary extensions of the same media type
+        (jpeg, htm, tif) remain accepted as aliases, and the XHTML filters
+        write xhtml, which no listed filter claims.
+        """
+        chosen = {}
+        by_target = {}
+        for export_filter in self._listed:
+            by_target.setdefault((export_filter.service,
+                                  export_filter.extension), []).append(
+                export_filter)
+        for (service, extension), found in by_target.items():
+            preferred = PREFERRED_FILTERS.get((service, extension))
+            found = sorted(found, key=lambda f: (f.name != preferred,
+                                                 _rank(f)))
+            chosen[(service, extension)] = found[0]
+            for other in found[1:]:
+                if _is_microsoft_flavour(other.name):
+                    chosen.setdefault((service, "ms." + extension), other)
+        for export_filter in sorted(self._listed, key=_rank):
+            mimetype = mimetype_for_extension(export_filter.extension)
+            for alias in export_filter.other_extensions:
+                if mimetype and mimetype_for_extension(alias) == mimetype:
+                    chosen.setdefault((export_filter.service, alias),
+                                      export_filter)
+        for export_filter in self._unlisted_targets:
+            for extension in [export_filter.extension] + \
+                    export_filter.other_extensions:
+                chosen.setdefault((export_filter.service, extension),
+                                  export_filter)
+        return chosen
 
     # -- queries --------------------------------------------------------
 
     def services_for_source(self, extension):
-        return list(self._services_by_extension.get(extension, []))
+        """The kinds a document of this extension opens as."""
+        return list(self._services_by_extension.get(
+            file_extension(extension), []))
 
     def extensions_for_service(self, service):
-        """[(extension, ui_name)] that a kind of document can be saved as."""
-        return sorted((export_filter.extension, export_filter.ui_name)
-                      for (known, _ext), export_filter
-                      in self._by_service_and_extension.items()
-                      if known == service)
+        """[(extension, title)] of a kind's listed filters, sorted."""
+        return sorted({export_filter.pair for export_filter in self._listed
+                       if export_filter.service == service})
 
     def allowed_extensions(self, source_extension=None, document_type=None):
+        """COMPAT 1.2 and 1.3: the pairs a source, or a kind named by a
+        prefix of its word, can become."""
         if source_extension:
-            services = self.services_for_source(source_extension)
-        else:
-            service = DOCUMENT_TYPES.get((document_type or "").lower())
-            services = [service] if service else []
-        result = []
-        for service in services:
-            for item in self.extensions_for_service(service):
-                if item not in result:
-                    result.append(item)
-        return result
+            pairs = set()
+            for service in self.services_for_source(source_extension):
+                if service in LISTED_SERVICES:
+                    pairs.update(self.extensions_for_service(service))
+            return sorted(
+                (EXTENSION_LISTED_BY_SOURCE_AS.get(extension, extension),
+                 title) for extension, title in pairs
+                if extension not in EXTENSIONS_NOT_LISTED_BY_SOURCE)
+        word = (document_type or "").strip().lower()
+        for kind, service in KINDS:
+            if word and kind.startswith(word):
+                return self.extensions_for_service(service)
+        return []
 
     def allowed_mimetypes(self, source_extension):
+        """The by-source list as [(mimetype, title)]."""
         result = []
-        for service in self.services_for_source(source_extension):
-            for (known, _ext), export_filter in sorted(
-                    self._by_service_and_extension.items()):
-                item = (export_filter.mimetype, export_filter.ui_name)
-                if known == service and item not in result:
-                    result.append(item)
+        for extension, title in self.allowed_extensions(source_extension):
+            item = (mimetype_for_extension(extension), title)
+            if item[0] and item not in result:
+                result.append(item)
         return result
+
+    def can_write(self, source_extension, destination_extension):
+        """Whether a kind this source opens as can be stored as that."""
+        targets = self.targets(destination_extension)
+        return any(service in targets
+                   for service in self.services_for_source(source_extension))
 
     def mimetype_of_filter(self, filter_name):
         """The media type of the files a filter reads or writes."""
@@ -277,3 +399,8 @@ class FilterCatalogue:
         return {service: self.targets(extension)[service]
                 for service, extension in ODF_EXTENSION_BY_SERVICE.items()
                 if service in self.targets(extension)}
+
+
+def file_extension(format_name):
+    """``ms.docx`` names a filter choice; the file itself is ``.docx``."""
+    return format_name.rsplit(".", 1)[-1]

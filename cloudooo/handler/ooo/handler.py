@@ -15,10 +15,11 @@ import zipfile
 
 from cloudooo.errors import (ConversionError, InvalidRequest, UnsafeDocument,
                              UnsupportedFormat)
-from cloudooo.formats import extension_for_mimetype, mimetype_for_extension
+from cloudooo.formats import (extension_for_mimetype, extensions_for_mimetype,
+                              mimetype_for_extension)
 from cloudooo.handler.base import Handler
 from cloudooo.handler.ooo import filters, linkcheck
-from cloudooo.handler.ooo.filters import FilterCatalogue
+from cloudooo.handler.ooo.filters import FilterCatalogue, file_extension
 from cloudooo.handler.ooo.pool import OfficePool
 from cloudooo.handler.ooo.process import find_uno_python
 from cloudooo.util import child_environment, temporary_directory
@@ -32,20 +33,8 @@ HTML_EXTENSIONS = ("html", "htm", "xhtml")
 # takes the first zip member ending in "html" as the page, and for a
 # presentation requires "impr" in its name (upstream's naming).
 HTML_PAGE_NAME = "document.impr.html"
-# Which program opens an HTML page to convert it: the first of these that
-# can write the destination.  Writer writes most formats; Writer/Web alone
-# writes sxw; Calc writes the spreadsheet formats (xls, ods, csv...).
-HTML_IMPORT_FILTERS = ((filters.TEXT, "HTML (StarWriter)"),
-                       (filters.WEB, "HTML"),
-                       (filters.SPREADSHEET, "HTML (StarCalc)"))
-
 REPLY_ERRORS = {"load": ConversionError, "unsupported": UnsupportedFormat,
                 "error": ConversionError}
-
-
-def file_extension(format_name):
-    """``ms.docx`` names a filter choice; the file itself is ``.docx``."""
-    return format_name.rsplit(".", 1)[-1]
 
 
 class OfficeHandler(Handler):
@@ -185,6 +174,15 @@ class OfficeHandler(Handler):
         return self.catalogue.allowed_extensions(source_extension,
                                                  document_type)
 
+    def can_write(self, source_mimetype, destination_mimetype):
+        # LibreOffice is the registry's last resort for many sources (zip,
+        # xhtml...) it only learns the kind of on loading: judge the
+        # destination alone; convert() refuses a kind that cannot write it.
+        if self.catalogue is None:
+            return True
+        return any(self.catalogue.targets(extension) for extension in
+                   extensions_for_mimetype(destination_mimetype))
+
     # -- internals ----------------------------------------------------------
 
     def _run(self, request, data):
@@ -284,8 +282,9 @@ def unpack_html_zip(data, directory):
 def html_load_options(targets):
     """Load options opening an HTML page in a program that can store it as
     ``targets`` says; Writer when none can (the worker then says why)."""
-    filter_name = next((name for service, name in HTML_IMPORT_FILTERS
-                        if service in targets), HTML_IMPORT_FILTERS[0][1])
+    filter_name = next((name for service, name in filters.HTML_IMPORT_FILTERS
+                        if service in targets),
+                       filters.HTML_IMPORT_FILTERS[0][1])
     return {"FilterName": filter_name}
 
 

@@ -174,7 +174,8 @@ class Office:
             filters[name] = {prop.Name: to_python(prop.Value)
                              for prop in factory.getByName(name)
                              if prop.Name in ("UIName", "Type", "Flags",
-                                              "DocumentService")}
+                                              "DocumentService",
+                                              "ExportExtension")}
         types = {}
         detection = self._create("com.sun.star.document.TypeDetection")
         for name in detection.getElementNames():

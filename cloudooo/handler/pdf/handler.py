@@ -109,13 +109,17 @@ class PDFHandler(Handler):
     def allowed_conversion_formats(self, source_mimetype):
         if (source_mimetype or "").split(";")[0].strip().lower() \
                 == "application/pdf":
-            return [("text/plain", "Plain text")]
+            return [("text/plain", "Plain Text")]
         return []
 
-    def allowed_extensions(self, source_extension):
+    def allowed_extensions(self, source_extension=None, document_type=None):
         if (source_extension or "").lower().lstrip(".") == "pdf":
-            return [("txt", "Plain text")]
+            return [("txt", "Plain Text")]
         return []
+
+    def can_write(self, source_mimetype, destination_mimetype):
+        return (source_mimetype, destination_mimetype) == (
+            "application/pdf", "text/plain")
 
     def _run(self, argv, path, input_bytes=None, tool=None):
         logger.debug("running %s", argv)
