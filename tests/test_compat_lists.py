@@ -296,12 +296,15 @@ def check_type(data, extension, text=None):
 
 
 def check_html(data):
-    """HTML, or a zip whose first .html (.htm) member is HTML."""
+    """The main page, or a zip whose first .html member is the main page
+    (COMPAT 4: its name ends in .impr.html, at the top level)."""
     if data.startswith(b"PK"):
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             pages = [name for name in archive.namelist()
-                     if name.lower().endswith((".html", ".htm"))]
+                     if name.lower().endswith("html")]
             assert pages, archive.namelist()
+            assert pages[0].endswith(".impr.html") and "/" not in pages[0], \
+                archive.namelist()
             data = archive.read(pages[0])
     assert b"<html" in data[:4096].lower(), data[:200]
 
@@ -340,7 +343,9 @@ def walk(server, data, source, destination):
             mimetype_for_extension(source))
         assert status == 200, message
         check_type(unb64(response["data"]), extension, text)
-        if ALIASES.get(extension, extension) != "html":  # zipped html
+        if ALIASES.get(extension, extension) == "html":  # zipped html
+            assert response["mime"] == "application/zip", response["mime"]
+        else:
             assert response["mime"] == mimetype_for_extension(extension), \
                 response["mime"]
     except (AssertionError, zipfile.BadZipFile) as error:
