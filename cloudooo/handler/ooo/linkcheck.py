@@ -72,9 +72,12 @@ SRCSET_ATTRIBUTES = frozenset(("srcset", "imagesrcset"))
 
 # Word fields that fetch their argument; only read inside field
 # instructions (w:instrText, w:fldSimple/@w:instr, RTF's \fldinst).
-FIELD_FETCHING = re.compile(
-    r"\b(INCLUDEPICTURE|INCLUDETEXT|IMPORT|LINK)\b\s+(\\\w\s+)*\"?"
-    r"([^\"\s}]+)", re.IGNORECASE)
+FIELD_FETCHING = re.compile(r"\b(INCLUDEPICTURE|INCLUDETEXT|IMPORT|LINK)\b",
+                            re.IGNORECASE)
+# A field's arguments: quoted, or words; switches (\d, \* MERGEFORMAT's
+# star) are skipped, every other argument may be what is fetched.
+FIELD_ARGUMENT = re.compile(r'"([^"]*)"?|(\S+)')
+FIELD_SWITCH = re.compile(r"^\\[\w*@#!]$")
 # A field's instruction text kept to check; longer ones are cut there.
 MAX_FIELD_INSTRUCTION = 64 * 1024
 
@@ -360,8 +363,13 @@ class _FieldInstruction:
 
 
 def _check_field_instruction(text, where):
-    for match in FIELD_FETCHING.finditer(text):
-        _check(match.group(3), where)
+    match = FIELD_FETCHING.search(text)
+    if match is None:
+        return
+    for quoted, word in FIELD_ARGUMENT.findall(text, match.end()):
+        if word and FIELD_SWITCH.match(word):
+            continue
+        _check(quoted or word, where)
 
 
 # -- HTML ------------------------------------------------------------------------
@@ -419,8 +427,11 @@ def check_rtf(data):
     text = data.decode("latin-1")
     for match in RTF_FIELD_INSTRUCTION.finditer(text):
         instruction = _rest_of_group(text, match.end())
-        _check_field_instruction(RTF_CONTROL_WORD.sub(" ", instruction),
-                                 "RTF")
+        # "\\" is a backslash of the text (a field switch: \\* MERGEFORMAT)
+        # and must survive the removal of control words.
+        instruction = instruction.replace("\\\\", "\x00")
+        instruction = RTF_CONTROL_WORD.sub(" ", instruction)
+        _check_field_instruction(instruction.replace("\x00", "\\"), "RTF")
 
 
 def _rest_of_group(text, start):
