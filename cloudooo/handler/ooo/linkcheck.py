@@ -69,6 +69,9 @@ FETCHED_ATTRIBUTES = frozenset((
     "href", "src", "image-data", "lowsrc", "dynsrc", "background", "poster",
     "codebase", "archive"))
 SRCSET_ATTRIBUTES = frozenset(("srcset", "imagesrcset"))
+# Every attribute name _check_element looks at (besides relationship Ids).
+CHECKED_ATTRIBUTES = FETCHED_ATTRIBUTES | SRCSET_ATTRIBUTES | frozenset((
+    "style", "data", "code", "schema", "instr"))
 
 # Word fields that fetch their argument; only read inside field
 # instructions (w:instrText, w:fldSimple/@w:instr, RTF's \fldinst).
@@ -98,6 +101,10 @@ URL_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*:")
 WINDOWS_DRIVE = re.compile(r"^[a-zA-Z]:[\\/]")
 INSIDE_ODF_PACKAGE = re.compile(
     r"^\.\./(Pictures|Object|ObjectReplacements|media)/")
+# Documents repeat the same few names thousands of times: splitting each
+# once is most of the check's speed.  Bounded: names come from the document.
+_SPLIT_TAGS = {}
+MAX_CACHED_NAMES = 10000
 # What browsers strip from URLs before reading them.
 URL_INVISIBLES = re.compile(r"[\t\n\r]")
 
@@ -258,7 +265,7 @@ def _scan_relationships(stream, where, hyperlinks):
     """Refuse external relationships but hyperlinks; remember those, so
     that a part using one as anything but a hyperlink is refused."""
     external = {}
-    for _event, element in _iterparse(stream, ("end",)):
+    for _event, element in _iterparse(stream):
         if _local_name(element.tag) == "Relationship" and \
                 element.get("TargetMode", "").lower() == "external":
             target = element.get("Target", "")
@@ -275,36 +282,46 @@ def _scan_relationships(stream, where, hyperlinks):
 def scan_xml(stream, where, external_hyperlinks=None):
     """Stream-parse XML (ODF, OOXML part, SVG with or without namespace,
     XHTML) and refuse what would be fetched.  ``external_hyperlinks`` maps
-    the part's relationship Ids of external hyperlinks to their targets."""
+    the part's relationship Ids of external hyperlinks to their targets.
+
+    Elements are checked at their end (attributes and text are complete
+    then; one event per element is half the cost of two), then freed.
+    """
     field = _FieldInstruction(where)
     try:
-        for event, element in _iterparse(stream, ("start", "end")):
-            if not isinstance(element.tag, str):
+        for _event, element in _iterparse(stream):
+            tag = element.tag
+            if not isinstance(tag, str):
                 continue
-            if event == "start":
-                _check_element(element, where, False, external_hyperlinks,
-                               field)
-            else:
-                local = _local_name(element.tag)
-                if local in ("instrText", "delInstrText"):
-                    field.add(element.text)
-                elif local == "style" and element.text:
-                    check_css(element.text, where)
-                _free(element)
+            if element.attrib:
+                _check_element(element, where, False, external_hyperlinks)
+            local = _split_tag(tag)[1]
+            if local == "fldChar":
+                field.boundary()
+            elif local in ("instrText", "delInstrText"):
+                field.add(element.text)
+            elif local == "style" and element.text:
+                check_css(element.text, where)
+            _free(element)
     except etree.XMLSyntaxError:
         return  # not XML after all (HTML, text): other checks apply
     field.end()
 
 
-def _check_element(element, where, html=False, external_hyperlinks=None,
-                   field=None):
+def _check_element(element, where, html=False, external_hyperlinks=None):
     """One element's attributes, for XML (namespaces resolved) and HTML
     (names as written, lowercased) alike."""
-    namespace, local = _split_tag(element.tag.lower() if html
-                                  else element.tag)
+    element_name = None
     for name, value in element.attrib.items():
         attribute_namespace, attribute = _split_tag(name.lower() if html
                                                     else name)
+        if attribute not in CHECKED_ATTRIBUTES and not (
+                external_hyperlinks and value in external_hyperlinks):
+            continue  # most attributes: style names, sizes...
+        if element_name is None:
+            element_name = _split_tag(element.tag.lower() if html
+                                      else element.tag)
+        namespace, local = element_name
         if attribute in FETCHED_ATTRIBUTES:
             if attribute == "href" and _is_hyperlink(element, namespace,
                                                      local):
@@ -329,8 +346,6 @@ def _check_element(element, where, html=False, external_hyperlinks=None,
             # the relationship's type; only a hyperlink may use one.
             if not (attribute == "id" and local in HYPERLINK_ELEMENTS):
                 _check(external_hyperlinks[value], where)
-    if field is not None and local == "fldChar":
-        field.boundary()
 
 
 def _is_hyperlink(element, namespace, local):
@@ -375,18 +390,15 @@ def _check_field_instruction(text, where):
 # -- HTML ------------------------------------------------------------------------
 
 def scan_html(stream, where):
-    """Stream-parse HTML with libxml2's HTML5 tokenizer."""
+    """Stream-parse HTML with libxml2's HTML5 tokenizer; as scan_xml."""
     try:
-        for event, element in _iterparse(stream, ("start", "end"),
-                                         html=True):
+        for _event, element in _iterparse(stream, html=True):
             if not isinstance(element.tag, str):
                 continue
-            if event == "start":
-                _check_element(element, where, html=True)
-            else:
-                if element.tag.lower() == "style" and element.text:
-                    check_css(element.text, where)
-                _free(element)
+            _check_element(element, where, html=True)
+            if element.tag.lower() == "style" and element.text:
+                check_css(element.text, where)
+            _free(element)
     except etree.XMLSyntaxError:
         return
 
@@ -456,11 +468,11 @@ def _rest_of_group(text, start):
 
 # -- parsing helpers -----------------------------------------------------------------
 
-def _iterparse(stream, events, html=False):
+def _iterparse(stream, html=False):
     # No entities, DTDs or network: the data is untrusted.  huge_tree: a
     # long text node (an embedded picture) must not stop the check early;
     # recover: read on past errors, as far as LibreOffice might.
-    return etree.iterparse(stream, events=events, html=html,
+    return etree.iterparse(stream, events=("end",), html=html,
                            resolve_entities=False, load_dtd=False,
                            no_network=True, huge_tree=True, recover=True,
                            remove_comments=True, remove_pis=True)
@@ -468,19 +480,28 @@ def _iterparse(stream, events, html=False):
 
 def _free(element):
     """Drop what was checked: memory stays flat on huge documents."""
-    element.clear(keep_tail=True)
-    parent = element.getparent()
-    if parent is not None:
+    if len(element):
+        element.clear(keep_tail=True)
+    previous = element.getprevious()
+    if previous is not None:
+        parent = element.getparent()
         while element.getprevious() is not None:
             del parent[0]
 
 
 def _split_tag(tag):
-    if tag.startswith("{"):
-        namespace, _brace, local = tag[1:].partition("}")
-        return namespace, local
-    # Unparsed prefixes (HTML, XML without namespace declarations).
-    return "", tag.rpartition(":")[2]
+    """(namespace, local name) of an element or attribute name."""
+    split = _SPLIT_TAGS.get(tag)
+    if split is None:
+        if tag.startswith("{"):
+            namespace, _brace, local = tag[1:].partition("}")
+            split = namespace, local
+        else:
+            # Unparsed prefixes (HTML, XML without namespace declarations).
+            split = "", tag.rpartition(":")[2]
+        if len(_SPLIT_TAGS) < MAX_CACHED_NAMES:
+            _SPLIT_TAGS[tag] = split
+    return split
 
 
 def _local_name(tag):
