@@ -293,14 +293,32 @@ def test_unpacked_html_folder(tmp_path):
     (tmp_path / "style.css").write_bytes(b"p { color: red }")
     (tmp_path / "img").mkdir()
     (tmp_path / "img" / "a.svg").write_bytes(b"<svg/>")
-    linkcheck.check_folder(str(tmp_path))
+    linkcheck.check_folder(str(tmp_path), budget())
     (tmp_path / "img" / "a.svg").write_bytes(SVG_FILE_IMAGE)
     with pytest.raises(UnsafeDocument, match=UNSAFE):
-        linkcheck.check_folder(str(tmp_path))
+        linkcheck.check_folder(str(tmp_path), budget())
     (tmp_path / "img" / "a.svg").write_bytes(b"<svg/>")
     (tmp_path / "style.css").write_bytes(b"/* x */ @import 'http://h/s.css';")
     with pytest.raises(UnsafeDocument, match=UNSAFE):
-        linkcheck.check_folder(str(tmp_path))
+        linkcheck.check_folder(str(tmp_path), budget())
+    (tmp_path / "style.css").write_bytes(b"p { color: red }")
+    (tmp_path / "style.txt").write_bytes(b"p { background: url(/etc/x) }")
+    with pytest.raises(UnsafeDocument, match=UNSAFE):
+        linkcheck.check_folder(str(tmp_path), budget())
+    (tmp_path / "style.txt").unlink()
+    (tmp_path / "page2.html").write_bytes(b'text first <img src="//h/x">')
+    with pytest.raises(UnsafeDocument, match=UNSAFE):
+        linkcheck.check_folder(str(tmp_path), budget())
+    (tmp_path / "page2.html").unlink()
+    (tmp_path / "picture.png").write_bytes(documents.png())
+    linkcheck.check_folder(str(tmp_path), budget())
+    (tmp_path / "picture.svgz").write_bytes(gzip.compress(SVG_FILE_IMAGE))
+    with pytest.raises(UnsafeDocument, match=UNSAFE):
+        linkcheck.check_folder(str(tmp_path), budget())
+    (tmp_path / "picture.svgz").write_bytes(gzip.compress(
+        b"<svg>" + b" " * 3000000))
+    with pytest.raises(InvalidRequest, match="^document expands beyond"):
+        linkcheck.check_folder(str(tmp_path), budget(size=2000000))
 
 
 # -- RTF ---------------------------------------------------------------------------

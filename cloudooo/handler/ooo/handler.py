@@ -189,7 +189,7 @@ class OfficeHandler(Handler):
             load_options = {}
         if extension == "zip":
             path = unpack_html_zip(data, input_dir, budget)
-            linkcheck.check_folder(input_dir)
+            linkcheck.check_folder(input_dir, budget)
             return {"input": path, "load_options": dict(
                 filters.LOAD_OPTIONS_BY_SOURCE_EXTENSION["html"])}
         elif extension in ("csv", "tsv"):

@@ -31,6 +31,7 @@ import io
 import os
 import posixpath
 import re
+import zlib
 from urllib.parse import unquote
 
 from lxml import etree
@@ -97,6 +98,7 @@ RTF_FIELD_INSTRUCTION = re.compile(r"\\fldinst\b")
 # A member this long is enough to tell markup from a picture.
 MEMBER_HEAD_SIZE = 512
 GZIP_SIGNATURE = b"\x1f\x8b"
+HTML_SUFFIXES = (".html", ".htm", ".xhtml")
 URL_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*:")
 WINDOWS_DRIVE = re.compile(r"^[a-zA-Z]:[\\/]")
 INSIDE_ODF_PACKAGE = re.compile(
@@ -173,17 +175,24 @@ def check_document(path, budget, plain_text=False):
         check_markup_file(path, os.path.basename(path))
 
 
-def check_folder(directory):
-    """Every file of an unpacked HTML page: pages, stylesheets, images."""
+def check_folder(directory, budget):
+    """Every file of an unpacked HTML page: pages and SVG (svgz too) as
+    markup, every other text file as a stylesheet (a <link rel=stylesheet>
+    may name any file, whatever its extension).  ``budget`` caps what
+    gzipped files may inflate."""
     for folder, _dirs, files in os.walk(directory):
         for name in sorted(files):
             path = os.path.join(folder, name)
             where = os.path.relpath(path, directory)
             with open(path, "rb") as stream:
                 head = stream.read(MEMBER_HEAD_SIZE)
-            if sniff.is_markup(head):
+            if sniff.is_markup(head) or name.lower().endswith(
+                    HTML_SUFFIXES):
                 check_markup_file(path, where)
-            elif name.lower().endswith(".css"):
+            elif head.startswith(GZIP_SIGNATURE):
+                _scan_gzipped(lambda: open(path, "rb"), where,
+                              os.path.getsize(path), budget)
+            elif b"\x00" not in head:  # text, not a picture
                 with open(path, "rb") as stream:
                     check_css(stream.read().decode("utf-8", "replace"), where)
 
@@ -238,21 +247,28 @@ def _read_member(package, info, hyperlinks):
             with package.open(info) as member:
                 scan_xml(member, name, hyperlinks.get(name))
         elif head.startswith(GZIP_SIGNATURE):
-            # A compressed SVG picture (svgz) is SVG to LibreOffice.
-            with package.open(info) as member, \
-                    gzip.GzipFile(fileobj=member) as unzipped:
-                inner = BoundedMember(unzipped, name, info.compress_size,
-                                      package.budget)
-                if sniff.is_markup(inner.read(MEMBER_HEAD_SIZE)):
-                    with package.open(info) as again, \
-                            gzip.GzipFile(fileobj=again) as unzipped_again:
-                        scan_xml(BoundedMember(
-                            unzipped_again, name, info.compress_size,
-                            package.budget), name)
-    except (ZIP_ERRORS + (gzip.BadGzipFile,)):
+            _scan_gzipped(lambda: package.open(info), name,
+                          info.compress_size, package.budget)
+    except ZIP_ERRORS:
         # Damaged or encrypted: what was streamed so far was checked, and
         # LibreOffice cannot read further than zipfile could.
         return
+
+
+def _scan_gzipped(open_stream, where, compressed_size, budget):
+    """A gzipped file is SVG to LibreOffice when it inflates to markup
+    (svgz); inflated under ``budget``, as a zip member is."""
+    try:
+        with open_stream() as stream, gzip.GzipFile(fileobj=stream) as inner:
+            head = BoundedMember(inner, where, compressed_size, budget).read(
+                MEMBER_HEAD_SIZE)
+        if sniff.is_markup(head):
+            with open_stream() as stream, \
+                    gzip.GzipFile(fileobj=stream) as inner:
+                scan_xml(BoundedMember(inner, where, compressed_size, budget),
+                         where)
+    except (gzip.BadGzipFile, EOFError, zlib.error):
+        return  # not gzip after all: no picture LibreOffice could read
 
 
 def _relationships_owner(rels_name):
