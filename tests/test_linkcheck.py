@@ -262,14 +262,29 @@ def test_ooxml_hyperlinks_pass(tmp_path, document):
     b'<svg><use href="file:///etc/x.svg#a"/></svg>',
     b'<object data="http://h/x.svg"></object>',
     b'<video poster="http://h/p.png"></video>',
+    b'<noembed><img src="http://h/x.png"></noembed>',
+    b'<title><xmp><img src="http://h/x.png"></xmp></title>',
+    b'<textarea><img src="http://h/x.png"></textarea>',
 ], ids=["base href", "<!-->", "<!--->", "protocol-relative", "blanks",
         "newline in scheme", "alternate stylesheet", "escaped @import",
         "escaped url(", "background anywhere", "inline svg image",
-        "inline svg use", "object data", "video poster"])
+        "inline svg use", "object data", "video poster",
+        "raw text: noembed", "raw text in raw text", "raw text: textarea"])
 def test_html_holes(tmp_path, html):
     refused(tmp_path, html, "document.html")
     # The same bytes sent as a Word file are checked the same way.
     refused(tmp_path, html, "document.doc")
+
+
+def test_script_text_is_not_markup():
+    linkcheck.check_html(b'<script>var s = "<img src=http://h/x.png>";'
+                         b'</script><p>a &lt; b, &lt;img src="http://h/x.png"'
+                         b'&gt; shows how</p>')
+
+
+def test_deeply_nested_raw_text_is_refused():
+    with pytest.raises(UnsafeDocument, match=UNSAFE):
+        linkcheck.check_html(b"<title>" * 20 + b"x")
 
 
 def test_html_metadata_links_and_hyperlinks_pass():

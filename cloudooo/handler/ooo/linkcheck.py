@@ -99,6 +99,13 @@ RTF_FIELD_INSTRUCTION = re.compile(r"\\fldinst\b")
 MEMBER_HEAD_SIZE = 512
 GZIP_SIGNATURE = b"\x1f\x8b"
 HTML_SUFFIXES = (".html", ".htm", ".xhtml")
+# Elements whose content the HTML5 tokenizer reads as text (RCDATA,
+# RAWTEXT, PLAINTEXT in the HTML standard), script and style aside.
+HTML5_TEXT_ONLY_ELEMENTS = frozenset((
+    "title", "textarea", "xmp", "iframe", "noembed", "noframes", "noscript",
+    "plaintext"))
+# Raw text inside raw text (<title><xmp><title>...) is scanned this deep.
+MAX_HTML_NESTING = 8
 URL_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*:")
 WINDOWS_DRIVE = re.compile(r"^[a-zA-Z]:[\\/]")
 INSIDE_ODF_PACKAGE = re.compile(
@@ -405,15 +412,27 @@ def _check_field_instruction(text, where):
 
 # -- HTML ------------------------------------------------------------------------
 
-def scan_html(stream, where):
-    """Stream-parse HTML with libxml2's HTML5 tokenizer; as scan_xml."""
+def scan_html(stream, where, depth=0):
+    """Stream-parse HTML with libxml2's HTML5 tokenizer; as scan_xml.
+
+    What HTML5 keeps as text (<title>, <textarea>, <xmp>, <noembed>,
+    <iframe>... content) may be markup to LibreOffice's older parser: such
+    text is scanned as HTML too."""
+    if depth > MAX_HTML_NESTING:
+        raise UnsafeDocument("This document contains unsafe links hidden in "
+                             "markup nested too deeply (in %s)" % where)
     try:
         for _event, element in _iterparse(stream, html=True):
             if not isinstance(element.tag, str):
                 continue
             _check_element(element, where, html=True)
-            if element.tag.lower() == "style" and element.text:
-                check_css(element.text, where)
+            tag = element.tag.lower()
+            text = element.text
+            if text and tag == "style":
+                check_css(text, where)
+            elif text and tag in HTML5_TEXT_ONLY_ELEMENTS and "<" in text:
+                scan_html(io.BytesIO(text.encode("utf-8")), where,
+                          depth + 1)
             _free(element)
     except etree.XMLSyntaxError:
         return
