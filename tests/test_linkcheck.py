@@ -245,7 +245,7 @@ def test_ooxml_hyperlinks_pass(tmp_path, document):
     check_file(tmp_path, document, "document.docx")
 
 
-# -- HTML ------------------------------------------------------------------------
+# -- HTML ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("html", [
     b'<html><head><base href="http://h/"></head><body><img src="a.png">',
@@ -336,7 +336,7 @@ def test_unpacked_html_folder(tmp_path):
         linkcheck.check_folder(str(tmp_path), budget(size=2000000))
 
 
-# -- RTF ---------------------------------------------------------------------------
+# -- RTF ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("rtf", [
     b'{\\rtf1{\\field{\\*\\fldinst {\\rtlch INCLUDEPICTURE }{ "http://h/x" }}'
@@ -355,7 +355,7 @@ def test_rtf_fields_inside_the_document_pass(tmp_path):
                          b'{\\fldrslt x}}}', "document.rtf")
 
 
-# -- memory -------------------------------------------------------------------------
+# -- memory -------------------------------------------------------------------
 
 def test_packages_over_the_budget_are_refused(tmp_path):
     path = tmp_path / "document.odt"

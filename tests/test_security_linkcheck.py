@@ -348,7 +348,7 @@ def test_office_files_under_another_name_convert_and_granulate(server):
                  "not a valid doc document")
 
 
-# -- decompression bombs ---------------------------------------------------------
+# -- decompression bombs ------------------------------------------------------
 
 def write_member(archive, name, size):
     """A member of ``size`` bytes of spaces, compressed as it is written

@@ -223,7 +223,7 @@ def check_xml(data, where):
     scan_xml(io.BytesIO(data), where)
 
 
-# -- packages ------------------------------------------------------------------
+# -- packages -----------------------------------------------------------------
 
 def check_package(path, budget):
     """A zip: ODF, OOXML or other.  Members that are markup are checked;
@@ -300,7 +300,7 @@ def _scan_relationships(stream, where, hyperlinks):
     hyperlinks[_relationships_owner(where)] = external
 
 
-# -- XML -------------------------------------------------------------------------
+# -- XML ----------------------------------------------------------------------
 
 def scan_xml(stream, where, external_hyperlinks=None):
     """Stream-parse XML (ODF, OOXML part, SVG with or without namespace,
@@ -410,7 +410,7 @@ def _check_field_instruction(text, where):
         _check(quoted or word, where)
 
 
-# -- HTML ------------------------------------------------------------------------
+# -- HTML ---------------------------------------------------------------------
 
 def scan_html(stream, where, depth=0):
     """Stream-parse HTML with libxml2's HTML5 tokenizer; as scan_xml.
@@ -449,7 +449,7 @@ def _check_srcset(value, where):
             _check(words[0], where)
 
 
-# -- CSS and RTF -------------------------------------------------------------------
+# -- CSS and RTF --------------------------------------------------------------
 
 def check_css(text, where):
     """url() and @import in a stylesheet or a style attribute."""
@@ -501,7 +501,7 @@ def _rest_of_group(text, start):
     return text[start:end]
 
 
-# -- parsing helpers -----------------------------------------------------------------
+# -- parsing helpers ----------------------------------------------------------
 
 def _iterparse(stream, html=False):
     # No entities, DTDs or network: the data is untrusted.  huge_tree: a
