@@ -154,10 +154,25 @@ SVG_FILE_IMAGE = (b'<svg xmlns="http://www.w3.org/2000/svg"><image '
     odt(extra={"Object 1/content.xml": '<office:document-content %s><draw:'
                'image xlink:href="../../../x.png"/></office:document-content>'
                % ODF}),
+    odt('<office:forms><form:form form:datasource="sdbc:flat:file:///etc"'
+        '/></office:forms>'),
+    odt(extra={"Object 2/chunk.html": b"<p>x</p><img src='//h/x.png'>"}),
+    odt(extra={"Object 2/chunk.rtf": b'{\\rtf1{\\field{\\*\\fldinst '
+                                     b'INCLUDETEXT "/etc/passwd"}}}'}),
+    odt(extra={"embedded.docx": odt(extra={"embedded.odt": odt(
+        meta='<meta:template xlink:href="http://h/t.ott"/>')})}),
 ], ids=["meta:template", "xforms:instance", "xforms:model schema",
         "form:form", "form:image-data", "svg picture", "svgz picture",
-        "svg without namespace", "sub-document"])
+        "svg without namespace", "sub-document", "form data source",
+        "html member", "rtf member", "package in a package"])
 def test_odf_package_holes(tmp_path, document):
+    refused(tmp_path, document, "document.odt")
+
+
+def test_packages_nested_too_deeply_are_refused(tmp_path):
+    document = odt()
+    for _level in range(5):
+        document = odt(extra={"inner.odt": document})
     refused(tmp_path, document, "document.odt")
 
 
@@ -168,7 +183,9 @@ def test_odf_links_that_are_not_fetched_pass(tmp_path):
         'oasis:names:tc:opendocument:xmlns:script:1.0" xlink:href="vnd.sun.'
         'star.script:Standard.M.Main?language=Basic&amp;location=document"/>'
         '</office:event-listeners><draw:frame><draw:image xlink:href="Pictu'
-        'res/a.png"/></draw:frame>', extra={"Pictures/a.png": b"\x89PNG"}),
+        'res/a.png"/></draw:frame><office:forms><form:form form:datasource='
+        '"Bibliography"/></office:forms>',
+        extra={"Pictures/a.png": b"\x89PNG"}),
         "document.odt")
 
 

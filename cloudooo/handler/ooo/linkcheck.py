@@ -64,11 +64,12 @@ HYPERLINK_ELEMENTS = frozenset((
     "a", "area", "event-listener", "bookmark-ref", "hyperlink",
     "hlinkClick", "hlinkHover", "hlinkMouseOver"))
 # Attributes, whatever their namespace, that name something loaded with
-# the document: xlink:href (ODF, SVG), SVG 2 href, form:image-data, VML and
-# HTML src and friends.
+# the document: xlink:href (ODF, SVG), SVG 2 href, form:image-data, a form's
+# data source (a registered name passes, a URL does not), VML and HTML src
+# and friends.
 FETCHED_ATTRIBUTES = frozenset((
     "href", "src", "image-data", "lowsrc", "dynsrc", "background", "poster",
-    "codebase", "archive"))
+    "codebase", "archive", "datasource"))
 SRCSET_ATTRIBUTES = frozenset(("srcset", "imagesrcset"))
 # Every attribute name _check_element looks at (besides relationship Ids).
 CHECKED_ATTRIBUTES = FETCHED_ATTRIBUTES | SRCSET_ATTRIBUTES | frozenset((
@@ -104,6 +105,8 @@ HTML_SUFFIXES = (".html", ".htm", ".xhtml")
 HTML5_TEXT_ONLY_ELEMENTS = frozenset((
     "title", "textarea", "xmp", "iframe", "noembed", "noframes", "noscript",
     "plaintext"))
+# Packages inside packages (a docx in a docx) are checked this deep.
+MAX_PACKAGE_NESTING = 3
 # Raw text inside raw text (<title><xmp><title>...) is scanned this deep.
 MAX_HTML_NESTING = 8
 URL_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*:")
@@ -225,11 +228,13 @@ def check_xml(data, where):
 
 # -- packages -----------------------------------------------------------------
 
-def check_package(path, budget):
-    """A zip: ODF, OOXML or other.  Members that are markup are checked;
-    OOXML relationships first, as the parts refer to them by Id."""
+def check_package(source, budget, depth=0):
+    """A zip (a path or a binary file object): ODF, OOXML or other.
+    Members that are markup, RTF, svgz or zips themselves (OOXML altChunk,
+    embedded packages) are checked; OOXML relationships first, as the parts
+    refer to them by Id."""
     try:
-        package = BoundedZip(path, budget)
+        package = BoundedZip(source, budget)
     except ZIP_ERRORS:
         return  # no readable zip: LibreOffice will say it is broken
     with package:
@@ -237,13 +242,13 @@ def check_package(path, budget):
         hyperlinks = {}
         for info in members:
             if info.filename.lower().endswith(".rels"):
-                _read_member(package, info, hyperlinks)
+                _read_member(package, info, hyperlinks, depth)
         for info in members:
             if not info.filename.lower().endswith(".rels"):
-                _read_member(package, info, hyperlinks)
+                _read_member(package, info, hyperlinks, depth)
 
 
-def _read_member(package, info, hyperlinks):
+def _read_member(package, info, hyperlinks, depth):
     name = info.filename
     try:
         head = package.read(info, MEMBER_HEAD_SIZE)
@@ -253,9 +258,21 @@ def _read_member(package, info, hyperlinks):
         elif sniff.is_markup(head):
             with package.open(info) as member:
                 scan_xml(member, name, hyperlinks.get(name))
+            if name.lower().endswith(HTML_SUFFIXES) or \
+                    b"<html" in head.lower():
+                with package.open(info) as member:
+                    scan_html(member, name)
         elif head.startswith(GZIP_SIGNATURE):
             _scan_gzipped(lambda: package.open(info), name,
                           info.compress_size, package.budget)
+        elif head.startswith((sniff.ZIP_SIGNATURE, sniff.RTF_SIGNATURE)):
+            data = package.read(info)  # counted against the budget
+            if data.startswith(sniff.RTF_SIGNATURE):
+                check_rtf(data)
+            elif depth < MAX_PACKAGE_NESTING:
+                check_package(io.BytesIO(data), package.budget, depth + 1)
+            else:
+                _refuse(name, "a package nested too deeply")
     except ZIP_ERRORS:
         # Damaged or encrypted: what was streamed so far was checked, and
         # LibreOffice cannot read further than zipfile could.
