@@ -5,10 +5,12 @@ import zipfile
 
 import pytest
 
-from cloudooo.errors import InvalidRequest
+from cloudooo.errors import ConfigurationError, InvalidRequest
 from cloudooo.handler.ooo.boundedzip import (BoundedMember, BoundedZip,
                                              UnpackBudget)
-from tests import documents
+from cloudooo.handler.ooo.granulator import OdtGranulator
+from cloudooo.settings import Settings
+from tests import documents, odt_fixtures
 
 MEGABYTE = 1024 * 1024
 
@@ -91,3 +93,23 @@ def test_extract_streams_to_a_file(tmp_path):
     with BoundedZip(io.BytesIO(data), UnpackBudget(MEGABYTE, 200)) as package:
         package.extract(package.getinfo("page.html"), tmp_path / "out.html")
     assert (tmp_path / "out.html").read_bytes() == b"<p>x</p>"
+
+
+def test_budget_from_the_configuration(tmp_path):
+    settings = Settings(working_path=str(tmp_path), max_unpacked_size="1000",
+                        max_compression_ratio="50")
+    budget = UnpackBudget.from_settings(settings)
+    assert (budget.max_unpacked_size, budget.max_compression_ratio) == (
+        1000, 50)
+    defaults = Settings(working_path=str(tmp_path))
+    assert defaults.max_unpacked_size == 256 * MEGABYTE
+    for key in ("max_unpacked_size", "max_compression_ratio"):
+        with pytest.raises(ConfigurationError, match=key):
+            Settings(working_path=str(tmp_path), **{key: "0"})
+
+
+def test_granulation_reads_under_the_budget():
+    document = odt_fixtures.build_odt("<text:p>%s</text:p>" % ("x" * 5000))
+    assert OdtGranulator(document).paragraph_items()
+    with pytest.raises(InvalidRequest, match="^document expands beyond 1000"):
+        OdtGranulator(document, max_unpacked_size=1000)
