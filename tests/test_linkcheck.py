@@ -197,6 +197,13 @@ def test_flat_odf_is_checked_whatever_its_name(tmp_path, prefix):
         refused(tmp_path, data, name)
 
 
+def test_stylesheet_processing_instruction(tmp_path):
+    refused(tmp_path, b'<?xml version="1.0"?><?xml-stylesheet type="text/css" '
+                      b'href="http://h/s.css"?><svg/>', "picture.svg")
+    check_file(tmp_path, b'<?xml version="1.0"?><?xml-stylesheet type="text'
+                         b'/css" href="s.css"?><svg/>', "picture.svg")
+
+
 def test_utf16_flat_odf(tmp_path):
     data = documents.fodt(extra_body=documents.image_frame("/etc/x.png"))
     data = data.decode().replace('encoding="UTF-8"', 'encoding="UTF-16"')

@@ -329,7 +329,11 @@ def scan_xml(stream, where, external_hyperlinks=None):
     """
     field = _FieldInstruction(where)
     try:
-        for _event, element in _iterparse(stream):
+        for event, element in _iterparse(stream, events=("end", "pi")):
+            if event == "pi":
+                # <?xml-stylesheet href="..."?> loads a stylesheet.
+                _check(element.get("href"), where)
+                continue
             tag = element.tag
             if not isinstance(tag, str):
                 continue
@@ -520,23 +524,23 @@ def _rest_of_group(text, start):
 
 # -- parsing helpers ----------------------------------------------------------
 
-def _iterparse(stream, html=False):
+def _iterparse(stream, html=False, events=("end",)):
     # No entities, DTDs or network: the data is untrusted.  huge_tree: a
     # long text node (an embedded picture) must not stop the check early;
     # recover: read on past errors, as far as LibreOffice might.
-    return etree.iterparse(stream, events=("end",), html=html,
+    return etree.iterparse(stream, events=events, html=html,
                            resolve_entities=False, load_dtd=False,
                            no_network=True, huge_tree=True, recover=True,
-                           remove_comments=True, remove_pis=True)
+                           remove_comments=True)
 
 
 def _free(element):
     """Drop what was checked: memory stays flat on huge documents."""
     if len(element):
         element.clear(keep_tail=True)
-    previous = element.getprevious()
-    if previous is not None:
-        parent = element.getparent()
+    parent = element.getparent()
+    # The root's siblings (processing instructions) have no parent.
+    if parent is not None and element.getprevious() is not None:
         while element.getprevious() is not None:
             del parent[0]
 
