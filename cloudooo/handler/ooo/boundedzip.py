@@ -10,6 +10,7 @@ request fails at once with InvalidRequest "document expands beyond ...".
 """
 
 import shutil
+import struct
 import zipfile
 import zlib
 
@@ -27,9 +28,9 @@ CHUNK_SIZE = 64 * 1024
 # What zipfile raises on damaged or odd archives: besides BadZipFile, zlib
 # and CRC errors, NotImplementedError for unknown versions or compression,
 # RuntimeError for encrypted entries, ValueError and EOFError for bad
-# offsets and truncated data.
+# offsets and truncated data, struct.error for cut headers.
 ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, NotImplementedError,
-              RuntimeError, ValueError, EOFError, OSError)
+              RuntimeError, ValueError, EOFError, OSError, struct.error)
 
 
 def member_count_is_sane(stream):

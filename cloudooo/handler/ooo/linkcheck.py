@@ -92,7 +92,7 @@ CSS_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
 CSS_ESCAPE = re.compile(r"\\([0-9a-fA-F]{1,6})\s?|\\(.)", re.DOTALL)
 
 RTF_HEX_ESCAPE = re.compile(rb"\\'([0-9a-fA-F]{2})")
-RTF_UNICODE_ESCAPE = re.compile(rb"\\u(-?\d+) ?\??")
+RTF_UNICODE_ESCAPE = re.compile(rb"\\u(-?\d{1,6}) ?\??")
 RTF_CONTROL_WORD = re.compile(r"\\[a-zA-Z]+-?\d* ?|\\\*|[{}]")
 RTF_FIELD_INSTRUCTION = re.compile(r"\\fldinst\b")
 
@@ -238,7 +238,8 @@ def check_package(source, budget, depth=0):
     except ZIP_ERRORS:
         return  # no readable zip: LibreOffice will say it is broken
     with package:
-        members = [info for info in package.infolist() if not info.is_dir()]
+        members = [info for info in package.infolist()
+                   if not info.filename.endswith("/")]
         hyperlinks = {}
         for info in members:
             if info.filename.lower().endswith(".rels"):
@@ -347,7 +348,7 @@ def scan_xml(stream, where, external_hyperlinks=None):
             elif local == "style" and element.text:
                 check_css(element.text, where)
             _free(element)
-    except etree.XMLSyntaxError:
+    except etree.LxmlError:
         return  # not XML after all (HTML, text): other checks apply
     field.end()
 
@@ -455,8 +456,8 @@ def scan_html(stream, where, depth=0):
                 scan_html(io.BytesIO(text.encode("utf-8")), where,
                           depth + 1)
             _free(element)
-    except etree.XMLSyntaxError:
-        return
+    except etree.LxmlError:
+        return  # nothing an HTML parser could read further
 
 
 def _is_stylesheet(element):
@@ -491,7 +492,8 @@ def check_rtf(data):
     """Field instructions of an RTF document, escapes decoded."""
     data = RTF_HEX_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), data)
     data = RTF_UNICODE_ESCAPE.sub(
-        lambda m: chr(int(m.group(1)) % 65536).encode("utf-8"), data)
+        lambda m: chr(int(m.group(1)) % 65536).encode("utf-8",
+                                                       "surrogatepass"), data)
     text = data.decode("latin-1")
     for match in RTF_FIELD_INSTRUCTION.finditer(text):
         instruction = _rest_of_group(text, match.end())
