@@ -256,6 +256,21 @@ def test_ooxml_holes(tmp_path, document):
     refused(tmp_path, document, "document.docx")
 
 
+def test_ooxml_internal_targets_are_parts(tmp_path):
+    rels = ('<Relationships xmlns="http://schemas.openxmlformats.org/package'
+            '/2006/relationships"><Relationship Id="rId1" Type="http://'
+            'schemas.openxmlformats.org/officeDocument/2006/relationships/'
+            'image" Target="%s"/></Relationships>')
+    for target in ("../media/image1.png", "/word/media/image1.png"):
+        check_file(tmp_path, documents.zip_of({
+            "[Content_Types].xml": "<Types/>",
+            "word/_rels/document.xml.rels": rels % target}), "document.docx")
+    refused(tmp_path, documents.zip_of({
+        "[Content_Types].xml": "<Types/>",
+        "word/_rels/document.xml.rels": rels % "file:///etc/passwd"}),
+        "document.docx")
+
+
 @pytest.mark.parametrize("document", [
     ooxml("word/document.xml", '<w:hyperlink r:id="rId9"/>', HYPERLINK),
     ooxml("ppt/slides/slide1.xml", '<a:hlinkClick r:id="rId9"/>', HYPERLINK),

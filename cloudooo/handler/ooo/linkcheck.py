@@ -307,15 +307,22 @@ def _scan_relationships(stream, where, hyperlinks):
     that a part using one as anything but a hyperlink is refused."""
     external = {}
     for _event, element in _iterparse(stream):
-        if _local_name(element.tag) == "Relationship" and \
-                element.get("TargetMode", "").lower() == "external":
-            target = element.get("Target", "")
-            if not element.get("Type", "").endswith("/hyperlink"):
-                # LibreOffice fetches external images, objects, frames...
-                _check(target, where)
-            external[element.get("Id")] = target
+        if _local_name(element.tag) == "Relationship":
+            _check_relationship(element, where, external)
         _free(element)
     hyperlinks[_relationships_owner(where)] = external
+
+
+def _check_relationship(element, where, external):
+    target = element.get("Target", "")
+    if element.get("TargetMode", "").lower() == "external":
+        if not element.get("Type", "").endswith("/hyperlink"):
+            # LibreOffice fetches external images, objects, frames...
+            _check(target, where)
+        external[element.get("Id")] = target
+    elif URL_SCHEME.match(target.strip().lower()):
+        # Internal targets are part names; a URL there is no part.
+        _check(target, where)
 
 
 # -- XML ----------------------------------------------------------------------
