@@ -256,6 +256,15 @@ def test_ooxml_holes(tmp_path, document):
     refused(tmp_path, document, "document.docx")
 
 
+def test_external_hyperlinks_remembered_are_bounded(tmp_path, monkeypatch):
+    monkeypatch.setattr(linkcheck, "MAX_EXTERNAL_HYPERLINKS", 3)
+    links = [("rId%d" % index, "hyperlink", "http://h/") for index in
+             range(4)]
+    check_file(tmp_path, ooxml("word/document.xml", "", links[:3]))
+    with pytest.raises(InvalidRequest, match="more than 3 external"):
+        check_file(tmp_path, ooxml("word/document.xml", "", links))
+
+
 def test_ooxml_internal_targets_are_parts(tmp_path):
     rels = ('<Relationships xmlns="http://schemas.openxmlformats.org/package'
             '/2006/relationships"><Relationship Id="rId1" Type="http://'

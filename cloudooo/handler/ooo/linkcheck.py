@@ -36,7 +36,7 @@ from urllib.parse import unquote
 
 from lxml import etree
 
-from cloudooo.errors import UnsafeDocument
+from cloudooo.errors import InvalidRequest, UnsafeDocument
 from cloudooo.handler.ooo import sniff
 from cloudooo.handler.ooo.boundedzip import (ZIP_ERRORS, BoundedMember,
                                              BoundedZip)
@@ -105,6 +105,8 @@ HTML_SUFFIXES = (".html", ".htm", ".xhtml")
 HTML5_TEXT_ONLY_ELEMENTS = frozenset((
     "title", "textarea", "xmp", "iframe", "noembed", "noframes", "noscript",
     "plaintext"))
+# External hyperlink relationships remembered per package, at most.
+MAX_EXTERNAL_HYPERLINKS = 100000
 # Packages inside packages (a docx in a docx) are checked this deep.
 MAX_PACKAGE_NESTING = 3
 # Raw text inside raw text (<title><xmp><title>...) is scanned this deep.
@@ -306,9 +308,14 @@ def _scan_relationships(stream, where, hyperlinks):
     """Refuse external relationships but hyperlinks; remember those, so
     that a part using one as anything but a hyperlink is refused."""
     external = {}
+    known = sum(len(ids) for ids in hyperlinks.values())
     for _event, element in _iterparse(stream):
         if _local_name(element.tag) == "Relationship":
             _check_relationship(element, where, external)
+            if known + len(external) > MAX_EXTERNAL_HYPERLINKS:
+                # Each is remembered until the parts are read: bounded.
+                raise InvalidRequest("document has more than %d external "
+                                     "hyperlinks" % MAX_EXTERNAL_HYPERLINKS)
         _free(element)
     hyperlinks[_relationships_owner(where)] = external
 
