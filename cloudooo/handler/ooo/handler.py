@@ -17,9 +17,10 @@ from cloudooo.errors import (ConversionError, InvalidRequest, UnsafeDocument,
                              UnsupportedFormat)
 from cloudooo.formats import extension_for_mimetype, mimetype_for_extension
 from cloudooo.handler.base import Handler
-from cloudooo.handler.ooo import filters, linkcheck, sniff
 from cloudooo.handler.ooo.boundedzip import (ZIP_ERRORS, BoundedZip,
                                              UnpackBudget)
+from cloudooo.handler.ooo.sniff import OFFICE_KINDS, sniff_bytes
+from cloudooo.handler.ooo import filters, linkcheck
 from cloudooo.handler.ooo.filters import FilterCatalogue
 from cloudooo.handler.ooo.pool import OfficePool
 from cloudooo.handler.ooo.process import find_uno_python
@@ -220,8 +221,8 @@ def check_signature(data, extension):
     if not signatures or data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(
             signatures):
         return None
-    kind = sniff.sniff_bytes(data)
-    if kind in sniff.OFFICE_KINDS:
+    kind = sniff_bytes(data)
+    if kind in OFFICE_KINDS:
         return kind
     raise ConversionError("this is not a valid %s document (it does not "
                           "begin as a %s file does)" % (extension, extension))
