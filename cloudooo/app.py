@@ -6,6 +6,7 @@ several servers in one process.
 """
 
 import atexit
+import functools
 import logging
 import signal
 import sys
@@ -83,7 +84,10 @@ def make_app(global_conf, **local_conf):
     except BaseException:
         stop_handlers()
         raise
-    manager = Manager(registry, handlers, OdtGranulator)
+    granulator_class = functools.partial(
+        OdtGranulator, max_unpacked_size=settings.max_unpacked_size,
+        max_compression_ratio=settings.max_compression_ratio)
+    manager = Manager(registry, handlers, granulator_class)
     app = XmlRpcApplication(manager, settings.max_request_size,
                             on_close=stop_handlers)
     app.settings = settings

@@ -138,6 +138,12 @@ SETTINGS_TABLE = (
      "ImageMagick's largest image area (pixels); bigger is refused"),
     ("max_request_size", positive_int, 512 * 1024 * 1024,
      "largest XML-RPC request body accepted, in bytes"),
+    # Zip members the server reads (link check, zipped HTML, granulation).
+    ("max_unpacked_size", positive_int, 256 * 1024 * 1024,
+     "bytes one request may inflate from a zip document, all members "
+     "together; beyond, Fault 2 'document expands beyond ...'"),
+    ("max_compression_ratio", positive_int, 200,
+     "largest unpacked/packed size ratio of a zip member over 1 MB"),
 )
 
 SETTINGS_BY_NAME = {row[0]: row for row in SETTINGS_TABLE}

@@ -1,10 +1,13 @@
 """Shared fixtures: a real server (LibreOffice included) and the corpus."""
 
+import http.server
+import threading
 from pathlib import Path
 
 import pytest
 
 from cloudooo.settings import Settings
+from tests import documents
 from tests.server import ServerProcess
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
@@ -52,3 +55,28 @@ def make_server(tmp_path):
     yield start
     for process in started:
         assert process.stop() == []
+
+
+@pytest.fixture
+def spy_http_server():
+    """An HTTP server of our own on loopback that counts what it is asked:
+    yields (a URL on it, the list of paths requested)."""
+    hits = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.end_headers()
+            self.wfile.write(documents.png())
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield "http://127.0.0.1:%d/spy.png" % httpd.server_address[1], hits
+    httpd.shutdown()
+    httpd.server_close()

@@ -1,8 +1,6 @@
 """End-to-end: every public method through xmlrpc.client, real LibreOffice."""
 
-import http.server
 import os
-import threading
 import urllib.error
 import urllib.request
 import xmlrpc.client
@@ -356,30 +354,6 @@ def test_scripts_refused_unless_enabled(proxy, odt):
 
 
 # -- unsafe links -------------------------------------------------------------
-
-@pytest.fixture
-def spy_http_server():
-    """An HTTP server of our own on loopback that counts what it is asked."""
-    hits = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            hits.append(self.path)
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.end_headers()
-            self.wfile.write(documents.png())
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield "http://127.0.0.1:%d/spy.png" % httpd.server_address[1], hits
-    httpd.shutdown()
-    httpd.server_close()
-
 
 def unsafe_documents(url):
     frame = documents.image_frame(url)

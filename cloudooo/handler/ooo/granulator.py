@@ -36,13 +36,15 @@ Shapes that clients can see are upstream cloudooo's, which ERP5 relies on
 import io
 import mimetypes
 import zipfile
-import zlib
 from copy import deepcopy
 from functools import cached_property
 
 from lxml import etree
 
 from cloudooo.errors import InvalidRequest, NotFound
+from cloudooo.handler.ooo.boundedzip import (ZIP_ERRORS, BoundedZip,
+                                             UnpackBudget)
+from cloudooo.settings import SETTINGS_BY_NAME
 
 NS = {
     "office": "urn:oasis:names:tc:opendocument:xmlns:office:1.0",
@@ -113,27 +115,28 @@ _MAX_TABLE_CELLS = 1000000
 # Files of the package that table() writes itself.
 _PACKAGE_FILES = frozenset(("mimetype", "content.xml", "styles.xml"))
 
-# What zipfile raises on damaged or odd archives: besides BadZipFile, zlib
-# and CRC errors, NotImplementedError for unknown versions or compression,
-# RuntimeError for encrypted entries, ValueError and EOFError for bad
-# offsets and truncated data.
-_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, NotImplementedError,
-               RuntimeError, ValueError, EOFError)
+_DEFAULT_MAX_UNPACKED_SIZE = SETTINGS_BY_NAME["max_unpacked_size"][2]
+_DEFAULT_MAX_COMPRESSION_RATIO = SETTINGS_BY_NAME["max_compression_ratio"][2]
 
 
 class OdtGranulator:
     """Tables, images, paragraphs and chapters of one ODT document.
 
-    ``odt_bytes`` is the whole document; it is parsed once, here.
+    ``odt_bytes`` is the whole document; it is parsed once, here.  Its
+    members are read under ``max_unpacked_size`` (bytes, all members) and
+    ``max_compression_ratio``: a zip bomb is refused before it is inflated.
     """
 
-    def __init__(self, odt_bytes):
+    def __init__(self, odt_bytes,
+                 max_unpacked_size=_DEFAULT_MAX_UNPACKED_SIZE,
+                 max_compression_ratio=_DEFAULT_MAX_COMPRESSION_RATIO):
         if not isinstance(odt_bytes, (bytes, bytearray)):
             raise InvalidRequest("document data must be bytes, not %s"
                                  % type(odt_bytes).__name__)
         try:
-            self._zip = zipfile.ZipFile(io.BytesIO(odt_bytes))
-        except _ZIP_ERRORS:
+            self._zip = BoundedZip(io.BytesIO(odt_bytes), UnpackBudget(
+                max_unpacked_size, max_compression_ratio))
+        except ZIP_ERRORS:
             raise InvalidRequest("data is not an ODT document (not a "
                                  "readable zip archive)")
         self._names = set(self._zip.namelist())
@@ -510,7 +513,7 @@ class OdtGranulator:
     def _read(self, name):
         try:
             return self._zip.read(name)
-        except _ZIP_ERRORS as error:
+        except ZIP_ERRORS as error:
             raise InvalidRequest("cannot read %s from the document: %s"
                                  % (name, error))
 

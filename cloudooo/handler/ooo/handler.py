@@ -18,6 +18,9 @@ from cloudooo.errors import (ConversionError, InvalidRequest, UnsafeDocument,
 from cloudooo.formats import (extension_for_mimetype, extensions_for_mimetype,
                               mimetype_for_extension)
 from cloudooo.handler.base import Handler
+from cloudooo.handler.ooo.boundedzip import (ZIP_ERRORS, BoundedZip,
+                                             UnpackBudget)
+from cloudooo.handler.ooo.sniff import OFFICE_KINDS, sniff_bytes
 from cloudooo.handler.ooo import filters, linkcheck
 from cloudooo.handler.ooo.filters import FilterCatalogue, file_extension
 from cloudooo.handler.ooo.pool import OfficePool
@@ -197,16 +200,21 @@ class OfficeHandler(Handler):
         """Write the input where LibreOffice will read it; return the part
         of a worker request that says how to load it."""
         extension = file_extension(source_format)
-        check_signature(data, extension)
+        misnamed = check_signature(data, extension)
+        budget = UnpackBudget.from_settings(self.settings)
         input_dir = os.path.join(workdir, "in")
         os.mkdir(input_dir)
         load_options = dict(filters.LOAD_OPTIONS_BY_SOURCE_EXTENSION.get(
             extension, {}))
+        if misnamed:
+            # An office file under another format's name: LibreOffice's own
+            # type detection knows it better than any forced filter.
+            load_options = {}
         if extension == "zip":
-            path = unpack_html_zip(data, input_dir)
-            extension = "html"
-            load_options = dict(filters.LOAD_OPTIONS_BY_SOURCE_EXTENSION[
-                "html"])
+            path = unpack_html_zip(data, input_dir, budget)
+            linkcheck.check_folder(input_dir, budget)
+            return {"input": path, "load_options": dict(
+                filters.LOAD_OPTIONS_BY_SOURCE_EXTENSION["html"])}
         elif extension in ("csv", "tsv"):
             data, delimiter = normalize_csv(data)
             path = os.path.join(input_dir, "document." + extension)
@@ -218,18 +226,28 @@ class OfficeHandler(Handler):
             path = os.path.join(input_dir, "document." + extension)
             with open(path, "wb") as stream:
                 stream.write(data)
-        linkcheck.check_document(path, extension)
+        linkcheck.check_document(
+            path, budget, plain_text=load_options.get(
+                "FilterName", "").startswith("Text"))
         return {"input": path, "load_options": load_options}
 
 
 def check_signature(data, extension):
-    """Refuse bytes that cannot be a file of the binary format named."""
+    """Refuse bytes that cannot be a file of the binary format named.
+
+    Return the kind ``sniff`` found when the bytes are another office file
+    than the name says (ODT bytes labelled ``doc``: ERP5 does it), which is
+    accepted and left to LibreOffice's type detection; else None.
+    """
     signatures = filters.SIGNATURES_BY_SOURCE_EXTENSION.get(extension)
-    if signatures and not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(
+    if not signatures or data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(
             signatures):
-        raise ConversionError("this is not a valid %s document (it does not "
-                              "begin as a %s file does)"
-                              % (extension, extension))
+        return None
+    kind = sniff_bytes(data)
+    if kind in OFFICE_KINDS:
+        return kind
+    raise ConversionError("this is not a valid %s document (it does not "
+                          "begin as a %s file does)" % (extension, extension))
 
 
 def normalize_csv(data):
@@ -250,15 +268,16 @@ def normalize_csv(data):
     return text.encode("utf-8"), delimiter
 
 
-def unpack_html_zip(data, directory):
+def unpack_html_zip(data, directory, budget):
     """Unpack a zip of an HTML page with its files; return the page's path.
 
     The page is ``index.html`` when present, else the first ``.html`` file.
-    Members that would land outside ``directory`` are refused.
+    Members that would land outside ``directory`` are refused; members are
+    written streaming under ``budget`` (an UnpackBudget).
     """
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+        archive = BoundedZip(io.BytesIO(data), budget)
+    except ZIP_ERRORS:
         raise InvalidRequest("the zip file is not a valid zip archive")
     root = os.path.realpath(directory)
     with archive:
@@ -266,14 +285,24 @@ def unpack_html_zip(data, directory):
         for member in archive.infolist():
             target = os.path.realpath(os.path.join(root, member.filename))
             if not target.startswith(root + os.sep):
-                raise UnsafeDocument("This document contains unsafe links: "
-                                     "zip member %r escapes the archive"
-                                     % member.filename)
+                raise UnsafeDocument("This document contains unsafe links "
+                                     "%s (zip member escaping the archive)"
+                                     % member.filename[:200])
             if member.filename.lower().endswith((".html", ".htm")):
                 pages.append(member.filename)
         if not pages:
             raise UnsupportedFormat("the zip file holds no HTML page")
-        archive.extractall(root)
+        for member in archive.infolist():
+            target = os.path.join(root, member.filename)
+            if member.is_dir():
+                os.makedirs(target, exist_ok=True)
+                continue
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            try:
+                archive.extract(member, target)
+            except ZIP_ERRORS as error:
+                raise InvalidRequest("cannot unpack %s from the zip file: %s"
+                                     % (member.filename[:200], error))
     index = [page for page in pages
              if os.path.basename(page).lower() in ("index.html", "index.htm")]
     return os.path.join(root, (index or pages)[0])

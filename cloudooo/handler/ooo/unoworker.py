@@ -40,9 +40,11 @@ REPLY_STREAM = None
 NEVER_EXECUTE = 0
 NO_UPDATE = 0
 
-DISPATCH_REFRESH_COMMANDS = ("UpdateFields", "UpdateAll", "UpdateInputFields",
-                             "UpdateAllLinks", "UpdateCharts",
-                             "UpdateAllIndexes")
+# What ``refresh`` updates.  Never UpdateAllLinks nor UpdateAll (which
+# updates links too): they load what linked sections and INCLUDETEXT fields
+# point at, e.g. /etc/passwd into a .doc.
+DISPATCH_REFRESH_COMMANDS = ("UpdateFields", "UpdateInputFields",
+                             "UpdateCharts", "UpdateAllIndexes")
 
 STANDARD_PROPERTIES = (
     # (UNO DocumentProperties name, metadata key)
