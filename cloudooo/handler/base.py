@@ -10,6 +10,9 @@ anything a client caused; the XML-RPC layer turns them into Faults.
 
 class Handler:
     name = "base"
+    # Whether get_metadata takes ``password`` (and convert a ``password``
+    # key of conversion_kw) to open password-protected documents.
+    accepts_password = False
 
     def __init__(self, settings):
         self.settings = settings
