@@ -86,11 +86,13 @@ class PasswordInteraction(unohelper.Base, XInteractionHandler):
     for a document's password instead of waiting on a dialog.
 
     It answers the first password request with the client's password, if
-    any, and aborts every other request (a second password request means
-    the first was wrong), so a protected document fails at once instead of
-    hanging.  ``XInteractionPassword`` among the continuations is what
-    marks a password request: pyuno cannot hand over the request itself
-    (getRequest() fails on its exception struct).
+    any, and aborts the others (a second request means the first password
+    was wrong), so a protected document fails at once instead of hanging.
+    ``XInteractionPassword`` among the continuations is what marks a
+    password request: pyuno cannot hand over the request itself
+    (getRequest() fails on its exception struct).  Other requests (Calc's
+    HTML import options, error reports) get no answer, which leaves
+    LibreOffice to its defaults, as when no handler is given.
     """
 
     PASSWORD = uno.getTypeByName("com.sun.star.task.XInteractionPassword")
@@ -104,12 +106,13 @@ class PasswordInteraction(unohelper.Base, XInteractionHandler):
         continuations = request.getContinuations()
         password = next((item for item in continuations
                          if item.queryInterface(self.PASSWORD)), None)
-        if password is not None:
-            self.password_requests += 1
-            if self.password and self.password_requests == 1:
-                password.setPassword(self.password)
-                password.select()
-                return
+        if password is None:
+            return
+        self.password_requests += 1
+        if self.password and self.password_requests == 1:
+            password.setPassword(self.password)
+            password.select()
+            return
         abort = next((item for item in continuations
                       if item.queryInterface(self.ABORT)), None)
         if abort is not None:
