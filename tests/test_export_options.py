@@ -135,11 +135,24 @@ def test_pdf_a_cannot_be_encrypted(office):
     assert "PDF/A forbids encryption" in fault.faultString
 
 
-def test_image_quality_changes_the_pictures(office):
-    document = documents.odt_with_image()
-    small = convert(office, document, "odt", "pdf",
-                    {"image_quality": 5, "max_image_resolution": 75})
-    assert small.startswith(b"%PDF-")
+def test_image_quality_and_resolution_shrink_the_pictures(office):
+    # A noisy picture, 600 px wide on a 2 cm frame (762 dpi): JPEG quality
+    # and the dpi cap each make its PDF smaller.
+    picture = subprocess.run(
+        ["convert", "-size", "600x600", "plasma:fractal", "png:-"],
+        capture_output=True, check=True, timeout=60).stdout
+    document = documents.odt_package(
+        documents.image_frame("Pictures/noise.png"),
+        pictures={"noise.png": picture})
+    sizes = {}
+    for name, conversion_kw in (
+            ("best", {"image_quality": 100}),
+            ("poor", {"image_quality": 10}),
+            ("reduced", {"image_quality": 100, "max_image_resolution": 75})):
+        pdf = convert(office, document, "odt", "pdf", conversion_kw)
+        sizes[name] = len(pdf)
+    assert sizes["poor"] < sizes["best"] * 0.7
+    assert sizes["reduced"] < sizes["best"] * 0.7
 
 
 # -- images ----------------------------------------------------------------
@@ -155,6 +168,16 @@ def test_png_has_exactly_the_pixel_size_asked(office, source, data):
 def test_one_side_keeps_the_page_proportions(office):
     png = convert(office, pages_document(1), "fodt", "png", {"width": 210})
     assert png_size(png) == (210, 297)  # A4
+
+
+def test_resolution_scales_the_natural_size(office):
+    natural = png_size(convert(office, documents.fodp(), "fodp", "png", {}))
+    half = png_size(convert(office, documents.fodp(), "fodp", "png",
+                            {"resolution": 48}))
+    assert half == tuple(round(side / 2) for side in natural)
+    fault = fault_of(office, documents.fodp(), "fodp", "png",
+                     {"resolution": 48, "width": 100})
+    assert fault.faultCode == 2 and "'resolution'" in fault.faultString
 
 
 def test_page_picks_the_page_exported(office):
@@ -246,4 +269,7 @@ def test_a_password_value_is_never_quoted(office):
 
 
 def test_readme_lists_every_option_from_the_table():
+    # After a change to the table, paste the output of
+    # python -c 'from cloudooo.handler.ooo import options
+    # print(options.readme_table())' into the README's list.
     assert options.readme_table() in README.read_text()

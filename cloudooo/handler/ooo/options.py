@@ -299,6 +299,10 @@ EXPORT_OPTIONS = (
                  worker_instruction("height"),
                  "image height in pixels (PixelHeight); alone, the width "
                  "follows the page's proportions"),
+    ExportOption("resolution", (IMAGE,), integer(1, 1200),
+                 worker_instruction("resolution"),
+                 "dots per inch, when neither width nor height is given "
+                 "(96 by default; getImage's resolution)"),
     ExportOption("page", (IMAGE,), integer(1, 100000),
                  worker_instruction("page"),
                  "the page (text), slide or drawing page exported, from 1 "
@@ -343,6 +347,10 @@ def check_options(conversion_kw, families, destination):
         raise InvalidRequest("conversion_kw %r cannot be combined with "
                              "pdf_version %s: PDF/A forbids encryption"
                              % (encrypted[0], version))
+    sized = [key for key in ("width", "height") if key in cleaned]
+    if sized and "resolution" in cleaned:
+        raise InvalidRequest("conversion_kw 'resolution' cannot be combined "
+                             "with %r: the pixel size is given" % sized[0])
     if encrypted and not version:
         # The default is PDF/A-1b (upstream's choice), which LibreOffice
         # would silently write unencrypted.

@@ -160,6 +160,10 @@ class LoadedDocument:
         return ""
 
 
+# Image exports without PixelWidth/PixelHeight: 96 pixels per inch.
+NATURAL_RESOLUTION = 96
+
+
 def select_page(document, page):
     """Make ``page`` (from 1) the view's current page, which image exports
     write: a text page, a slide or a drawing page."""
@@ -378,7 +382,8 @@ class Office:
         than PixelWidth/PixelHeight say (Impress's do not), so the size is
         measured and the request corrected, at most twice; a side not
         given follows the page's proportions, measured on a first export at
-        LibreOffice's own size.
+        LibreOffice's own size (NATURAL_RESOLUTION), as is the size that
+        ``resolution`` asks for.
         """
         if image.get("page"):
             select_page(document, image["page"])
@@ -394,10 +399,14 @@ class Office:
                                           properties(options))
             return pixel_size(self.context, output)
 
-        if wanted == [None, None]:
+        if wanted == [None, None] and not image.get("resolution"):
             store(None)
             return
-        if None in wanted:
+        if wanted == [None, None]:
+            natural = store(None)
+            wanted = [max(1, round(side * image["resolution"] /
+                                   NATURAL_RESOLUTION)) for side in natural]
+        elif None in wanted:
             natural = store(None)
             given = 0 if wanted[0] else 1
             other = 1 - given
