@@ -9,9 +9,13 @@ msoffcrypto-tool (LibreOffice 7.4 does not encrypt OOXML it writes), PDF by
 pypdf.  The server under test runs with debug logging, scripting off.
 """
 
+import base64
+import hashlib
 import io
+import os
 import xmlrpc.client
 import zipfile
+import zlib
 
 import msoffcrypto.format.ooxml
 import pypdf
@@ -208,3 +212,100 @@ def test_the_password_is_never_logged(office, protected):
     log = office.log_path.read_text(errors="replace")
     assert "password" in log.lower()  # the refusals above were logged
     assert PASSWORD not in log and WRONG not in log
+
+
+# -- the link check reads protected documents too ---------------------------
+
+MANIFEST_NS = "urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"
+
+
+def encrypt_odf(package, password):
+    """``package`` (a clear ODF zip) protected as LibreOffice protects
+    ODF: each member deflated, then AES-256-CBC under a PBKDF2 key of the
+    SHA-256 of the password, described in the manifest."""
+    from cryptography.hazmat.primitives.ciphers import (Cipher, algorithms,
+                                                        modes)
+    start_key = hashlib.sha256(password.encode("utf-8")).digest()
+    members, entries = [], []
+    with zipfile.ZipFile(io.BytesIO(package)) as clear:
+        for name in clear.namelist():
+            if name in ("mimetype", "META-INF/manifest.xml"):
+                continue
+            data = clear.read(name)
+            compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+            deflated = compressor.compress(data) + compressor.flush()
+            salt, iv = os.urandom(16), os.urandom(16)
+            key = hashlib.pbkdf2_hmac("sha1", start_key, salt, 100000, 32)
+            padding = 16 - len(deflated) % 16
+            encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+            encrypted = encryptor.update(
+                deflated + bytes([padding]) * padding) + encryptor.finalize()
+            members.append((name, encrypted))
+            entries.append(
+                '<manifest:file-entry manifest:full-path="%s" '
+                'manifest:media-type="" manifest:size="%d">'
+                '<manifest:encryption-data manifest:checksum-type="%s#sha256-'
+                '1k" manifest:checksum="%s"><manifest:algorithm '
+                'manifest:algorithm-name="http://www.w3.org/2001/04/xmlenc#'
+                'aes256-cbc" manifest:initialisation-vector="%s"/>'
+                '<manifest:start-key-generation manifest:start-key-generation'
+                '-name="http://www.w3.org/2000/09/xmldsig#sha256" '
+                'manifest:key-size="32"/><manifest:key-derivation '
+                'manifest:key-derivation-name="PBKDF2" manifest:key-size="32" '
+                'manifest:iteration-count="100000" manifest:salt="%s"/>'
+                '</manifest:encryption-data></manifest:file-entry>' % (
+                    name, len(data), MANIFEST_NS,
+                    base64.b64encode(hashlib.sha256(
+                        deflated[:1024]).digest()).decode(),
+                    base64.b64encode(iv).decode(),
+                    base64.b64encode(salt).decode()))
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<manifest:manifest '
+        'xmlns:manifest="%s" manifest:version="1.3"><manifest:file-entry '
+        'manifest:full-path="/" manifest:media-type="%s"/>%s'
+        '</manifest:manifest>' % (MANIFEST_NS, documents.ODT_MIMETYPE,
+                                  "".join(entries)))
+    output = io.BytesIO()
+    with zipfile.ZipFile(output, "w") as archive:
+        archive.writestr("mimetype", documents.ODT_MIMETYPE,
+                         compress_type=zipfile.ZIP_STORED)
+        for name, data in members:
+            archive.writestr(name, data, compress_type=zipfile.ZIP_STORED)
+        archive.writestr("META-INF/manifest.xml", manifest,
+                         compress_type=zipfile.ZIP_DEFLATED)
+    return output.getvalue()
+
+
+def test_odf_encrypted_here_opens_in_libreoffice(office):
+    # The fixture below is only worth something if LibreOffice reads it.
+    document = encrypt_odf(documents.odt_package(
+        "<text:p>Encrypted by the test</text:p>"), PASSWORD)
+    text = unb64(office.proxy().convertFile(
+        b64(document), "odt", "txt", False, False, {"password": PASSWORD}))
+    assert b"Encrypted by the test" in text
+
+
+@pytest.mark.parametrize("kind", ["odt", "docx"])
+def test_links_inside_a_protected_document_are_refused(
+        office, spy_http_server, kind):
+    url, hits = spy_http_server
+    if kind == "odt":
+        document = encrypt_odf(documents.odt_package(
+            "<text:p>linked</text:p>" + documents.image_frame(url)),
+            PASSWORD)
+    else:
+        # msoffcrypto-tool cannot read back packages under 4 KB (OLE2
+        # keeps them in its mini stream): an unused part makes it bigger.
+        package = io.BytesIO(documents.docx_with_external_image(url))
+        with zipfile.ZipFile(package, "a") as archive:
+            archive.writestr("customXml/padding.bin", os.urandom(8192))
+        encrypted = io.BytesIO()
+        msoffcrypto.format.ooxml.OOXMLFile(package).encrypt(PASSWORD,
+                                                            encrypted)
+        document = encrypted.getvalue()
+    with pytest.raises(xmlrpc.client.Fault) as caught:
+        office.proxy().convertFile(b64(document), kind, "pdf", False, False,
+                                   {"password": PASSWORD})
+    assert caught.value.faultCode == 5
+    assert "unsafe links" in caught.value.faultString
+    assert hits == []

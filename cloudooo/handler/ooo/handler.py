@@ -24,6 +24,7 @@ from cloudooo.handler.ooo.boundedzip import (ZIP_ERRORS, BoundedZip,
 from cloudooo.handler.ooo.sniff import OFFICE_KINDS, sniff_bytes
 from cloudooo.handler.ooo import filters, linkcheck
 from cloudooo.handler.ooo import options as export_options
+from cloudooo.handler.ooo import protected
 from cloudooo.handler.ooo.filters import FilterCatalogue, file_extension
 from cloudooo.handler.ooo.pool import OfficePool
 from cloudooo.handler.ooo.process import find_uno_python
@@ -247,8 +248,12 @@ class OfficeHandler(Handler):
             if extension == "pdf" or misnamed == "pdf":
                 # LibreOffice 7.4's PDF import takes no password.
                 path = readable_pdf(path, password, self.settings)
+        # A protected document's links are checked in a clear copy.
+        checked_path = protected.decrypted_copy(
+            path, password, UnpackBudget.from_settings(self.settings),
+            workdir) or path
         linkcheck.check_document(
-            path, budget, plain_text=load_options.get(
+            checked_path, budget, plain_text=load_options.get(
                 "FilterName", "").startswith("Text"))
         return {"input": path, "load_options": load_options}
 
