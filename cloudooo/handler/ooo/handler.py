@@ -248,8 +248,10 @@ class OfficeHandler(Handler):
             if extension == "pdf" or misnamed == "pdf":
                 # LibreOffice 7.4's PDF import takes no password.
                 path = readable_pdf(path, password, self.settings)
-        # A protected document's links are checked in a clear copy.
-        checked_path = protected.decrypted_copy(
+        # A protected document's links are checked in a clear copy.  Without
+        # a password there is nothing to decrypt: LibreOffice refuses a
+        # protected document before reading any of it.
+        checked_path = password and protected.decrypted_copy(
             path, password, UnpackBudget.from_settings(self.settings),
             workdir) or path
         linkcheck.check_document(
