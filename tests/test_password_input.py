@@ -169,6 +169,16 @@ def test_pdf_handler_text_and_metadata(office, office_pids, protected):
     assert office.office_pids() == office_pids
 
 
+def test_protected_pdf_to_an_image(office, protected):
+    proxy = office.proxy()
+    data = b64(protected["pdf"])
+    png = unb64(proxy.convertFile(data, "pdf", "png", False, False,
+                                  {"password": PASSWORD}))
+    assert png.startswith(b"\x89PNG")
+    assert password_fault(lambda: proxy.convertFile(
+        data, "pdf", "png")).startswith("password required")
+
+
 def test_metadata_of_a_protected_office_document(office, protected):
     proxy = office.proxy()
     data = b64(protected["odt"])
