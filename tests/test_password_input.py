@@ -319,3 +319,25 @@ def test_links_inside_a_protected_document_are_refused(
     assert caught.value.faultCode == 5
     assert "unsafe links" in caught.value.faultString
     assert hits == []
+
+
+def test_key_derivation_rounds_are_bounded(tmp_path):
+    # A manifest asking for 10**9 PBKDF2 rounds would hold a server thread
+    # for minutes: refused before any derivation.
+    from cloudooo.errors import ConversionError
+    from cloudooo.handler.ooo import protected
+    from cloudooo.handler.ooo.boundedzip import UnpackBudget
+    document = encrypt_odf(documents.odt_package("<text:p>x</text:p>"),
+                           PASSWORD)
+    source = zipfile.ZipFile(io.BytesIO(document))
+    path = tmp_path / "greedy.odt"
+    with zipfile.ZipFile(path, "w") as greedy:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "META-INF/manifest.xml":
+                data = data.replace(b'iteration-count="100000"',
+                                    b'iteration-count="1000000000"')
+            greedy.writestr(info, data)
+    with pytest.raises(ConversionError, match="key derivation rounds"):
+        protected.decrypted_copy(str(path), PASSWORD,
+                                 UnpackBudget(10 ** 8, 200), str(tmp_path))

@@ -219,6 +219,14 @@ def ooxml_decrypted(path, password):
             return None
         if not password:
             raise PasswordRequired(REQUIRED)
+        # Agile encryption hashes the password spinValue times, in Python:
+        # Office asks 100000; a file asking billions would hold this thread.
+        spins = (office_file.info or {}).get("spinValue", 0) \
+            if getattr(office_file, "type", "") == "agile" else 0
+        if not isinstance(spins, int) or spins > MAX_ITERATIONS:
+            raise ConversionError("the document's encryption asks for more "
+                                  "than %d key derivation rounds"
+                                  % MAX_ITERATIONS)
         clear = io.BytesIO()
         try:
             office_file.load_key(password=password)
