@@ -99,8 +99,12 @@ class Server:
         self.app = app
         self.waitress = waitress.create_server(app, **options)
         self.stop_signal = None
+        self.signals_received = 0
 
     def _on_signal(self, signum, _frame):
+        # From now on GET /ready answers 503.
+        self.app.draining = True
+        self.signals_received += 1
         self.stop_signal = signum
 
     def serve_forever(self):
@@ -115,7 +119,25 @@ class Server:
                            use_poll=True, count=1)
         logger.info("received %s: stopping", signal.Signals(
             self.stop_signal).name)
+        self._give_notice(loop_map)
         self._drain(loop_map)
+
+    def _give_notice(self, loop_map):
+        """Serve on as usual for ``drain_notice_seconds``, /ready at 503,
+        so a load balancer checking it stops sending work before the
+        listener closes.  A second stop signal ends the notice."""
+        from waitress import wasyncore
+        settings = getattr(self.app, "settings", None)
+        notice = getattr(settings, "drain_notice_seconds", 0)
+        if not notice:
+            return
+        logger.info("not ready: serving %.0f s more before draining", notice)
+        signals_before = self.signals_received
+        deadline = time.monotonic() + notice
+        while time.monotonic() < deadline and \
+                self.signals_received == signals_before:
+            wasyncore.loop(timeout=LOOP_TICK_SECONDS, map=loop_map,
+                           use_poll=True, count=1)
 
     def _drain(self, loop_map):
         """Stop accepting; answer what is in flight; then stop handlers."""
