@@ -17,10 +17,12 @@ from cloudooo.handler.imagemagick.handler import ImageMagickHandler
 from cloudooo.handler.ooo.granulator import OdtGranulator
 from cloudooo.handler.ooo.handler import OfficeHandler
 from cloudooo.handler.pdf.handler import PDFHandler
+from cloudooo.errors import ConfigurationError
 from cloudooo.manager import Manager
 from cloudooo.ops import requestlog
 from cloudooo.ops.endpoints import OpsApplication
 from cloudooo.ops.metrics import ServerMetrics
+from cloudooo.ops.preflight import check_settings
 from cloudooo.registry import HandlerRegistry
 from cloudooo.settings import Settings
 
@@ -55,6 +57,11 @@ def exit_on_stop_signals():
 def make_app(global_conf, **local_conf):
     settings = Settings.from_config(global_conf, local_conf)
     configure_logging(settings)
+    # The same checks the commands run before detaching: a server loaded
+    # by ``paster serve`` or a WSGI container gets the same clear message.
+    problems = check_settings(settings)
+    if problems:
+        raise ConfigurationError("; ".join(problems))
     # A thread woken by a worker's reply must not wait the default 5 ms for
     # the GIL while another thread decodes base64: that wait leaves an office
     # instance idle between two conversions of ~30 ms.
