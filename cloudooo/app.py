@@ -19,6 +19,7 @@ from cloudooo.handler.ooo.handler import OfficeHandler
 from cloudooo.handler.pdf.handler import PDFHandler
 from cloudooo.manager import Manager
 from cloudooo.registry import HandlerRegistry
+from cloudooo.sandbox import Sandbox
 from cloudooo.settings import Settings
 from cloudooo.xmlrpc import XmlRpcApplication
 
@@ -62,6 +63,8 @@ def make_app(global_conf, **local_conf):
     # instance idle between two conversions of ~30 ms.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
     settings.prepare_directories()
+    # Once, before any child: a sandbox that cannot work stops the start.
+    Sandbox.from_settings(settings).prepare()
     handlers = {cls.name: cls(settings) for cls in HANDLER_CLASSES}
     registry = HandlerRegistry(settings.mimetype_registry, handlers)
     # Only handlers the registry routes to are started: no LibreOffice for a
