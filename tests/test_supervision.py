@@ -231,6 +231,9 @@ def test_orphan_of_a_killed_server_is_terminated_at_start(make_server,
     # (tests/test_sandbox.py), leaving no orphan to find.
     first = make_server(office_pool_size=1, sandbox="none")
     [orphan] = first.office_pids()
+    # Frozen, so that its worker, seeing the server gone, cannot make it
+    # quit either: it stays behind as after a hard crash.
+    os.kill(orphan, signal.SIGSTOP)
     os.kill(first.pid, signal.SIGKILL)  # no chance to stop its soffice
     first.process.wait(10)
     first.pid = None
