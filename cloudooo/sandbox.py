@@ -132,6 +132,11 @@ class Sandbox:
             return
         self._write_etc()
         self.probe()
+        if os.geteuid() == 0:
+            logger.warning(
+                "running as root: sandbox_process_limit is not enforced (the "
+                "kernel exempts root from RLIMIT_NPROC, namespaces or not); "
+                "run cloudooo as an unprivileged user")
         logger.info("sandbox: bubblewrap %s; children see no network and "
                     "no host file outside their view", self.bwrap_path)
 
@@ -230,6 +235,8 @@ class Sandbox:
             view += ["--ro-bind", path, path]
         for path in writable:
             view += ["--bind", path, path]
+        # The root bubblewrap builds (/, /etc...) read-only too.
+        view += ["--remount-ro", "/"]
         view += ["--setenv", "HOME", "/tmp", "--setenv", "TMPDIR", "/tmp",
                  "--setenv", "USER", SANDBOX_USER,
                  "--setenv", "LOGNAME", SANDBOX_USER]

@@ -1,0 +1,324 @@
+"""The sandbox on its own (issue 9 §1, §3, §8), with real bubblewrap.
+
+The link check refuses most hostile documents before any converter sees
+them; these tests go around it on purpose, to show what the second layer
+holds by itself: a canary file placed outside the sandbox's view, a
+loopback HTTP server counting the requests it gets (there must be none),
+and the host's /etc/shadow and /root.  Where it matters, the same run
+without the sandbox is the control showing the test can fail.
+"""
+
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import xmlrpc.client
+
+import psutil
+import pytest
+
+from cloudooo.errors import ConfigurationError
+from cloudooo.sandbox import Sandbox, SandboxLimits, limits_from_settings
+from cloudooo.settings import Settings
+from tests import documents
+from tests.server import b64, unb64
+
+PDF_MAGIC = b"%PDF-"
+MEGABYTE = 1024 ** 2
+# What the host must keep to itself; each exists outside (checked).
+HOST_SECRETS = ("/etc/shadow", "/root")
+
+
+@pytest.fixture
+def canary(tmp_path):
+    """A host file, outside every sandbox view, whose bytes must never
+    come back."""
+    path = tmp_path / "outside" / "canary.txt"
+    path.parent.mkdir()
+    secret = "CANARY-%s" % uuid.uuid4().hex
+    path.write_text(secret)
+    return path, secret.encode()
+
+
+@pytest.fixture
+def spy(spy_http_server):
+    url, hits = spy_http_server
+    assert_reachable_outside(url, hits)
+    return url, hits
+
+
+def assert_reachable_outside(url, hits):
+    """The spy answers a request made outside the sandbox (then forgets
+    it): a zero later means the sandbox, not a dead spy."""
+    import urllib.request
+    with urllib.request.urlopen(url):
+        pass
+    assert len(hits) == 1
+    del hits[:]
+
+
+@pytest.fixture
+def sandbox_settings(tmp_path):
+    return Settings(working_path=str(tmp_path / "var"),
+                    sandbox_tool_memory_limit=1024,
+                    sandbox_file_size_limit=1, sandbox_process_limit=64)
+
+
+@pytest.fixture
+def request_dir(sandbox_settings):
+    """A request's folder, as the handlers make them."""
+    path = os.path.join(sandbox_settings.tmp_path, "req-test")
+    os.makedirs(path)
+    return path
+
+
+def run_in(sandbox, settings, argv, request_dir, **options):
+    """``argv`` through the sandbox launcher, as handlers run their tools."""
+    wrapped = sandbox.wrap(argv, writable=[request_dir], cwd=request_dir,
+                           limits=limits_from_settings(
+                               settings, settings.sandbox_tool_memory_limit),
+                           **options)
+    return subprocess.run(wrapped, stdin=subprocess.DEVNULL,
+                          capture_output=True, timeout=60, cwd=request_dir)
+
+
+# Run by the sandbox's own python: what can it see, reach and write?
+PROBE_SCRIPT = r"""
+import json, os, socket, sys
+paths, url_port, request_dir = json.loads(sys.argv[1])
+report = {"exists": {path: os.path.exists(path) for path in paths}}
+report["passwd"] = open("/etc/passwd").read()
+try:
+    socket.create_connection(("127.0.0.1", url_port), timeout=5).close()
+    report["connected"] = True
+except OSError as error:
+    report["connected"] = str(error)
+def can_write(path):
+    try:
+        with open(os.path.join(path, "written"), "w") as stream:
+            stream.write("x")
+        return True
+    except OSError:
+        return False
+report["writes"] = {path: can_write(path) for path in
+                    (request_dir, "/usr", "/etc", "/tmp")}
+report["limits"] = open("/proc/self/limits").read()
+report["home"] = os.environ.get("HOME")
+report["environment"] = sorted(os.environ)
+print(json.dumps(report))
+"""
+
+
+def test_the_view_holds_no_host_file_and_no_network(
+        sandbox_settings, request_dir, canary, spy, tmp_path):
+    canary_path, secret = canary
+    url, hits = spy
+    port = int(url.split(":")[2].split("/")[0])
+    config = tmp_path / "cloudooo.conf"
+    config.write_text("[app:main]\n")
+    other_request = os.path.join(sandbox_settings.tmp_path, "req-other")
+    os.makedirs(other_request)
+    hidden = [str(canary_path), str(config), other_request, "/home",
+              *HOST_SECRETS]
+    assert all(os.path.exists(path) for path in hidden)
+    sandbox = Sandbox.from_settings(sandbox_settings)
+    result = run_in(sandbox, sandbox_settings,
+                    ["/usr/bin/python3", "-c", PROBE_SCRIPT,
+                     json.dumps([hidden, port, request_dir])], request_dir)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["exists"] == {path: False for path in hidden}
+    assert report["passwd"].splitlines() == [
+        "cloudooo:x:1000:1000:cloudooo sandbox:/tmp:/usr/sbin/nologin"]
+    assert report["connected"] is not True
+    assert hits == []
+    assert report["writes"] == {request_dir: True, "/usr": False,
+                                "/etc": False, "/tmp": True}
+    # The private /tmp was a tmpfs of the sandbox: nothing reached ours.
+    assert os.path.exists(os.path.join(request_dir, "written"))
+    assert report["home"] == "/tmp"
+    assert secret not in result.stdout + result.stderr
+    limits = report["limits"]
+    assert re.search(r"Max address space\s+%d\s" % (1024 * MEGABYTE), limits)
+    assert re.search(r"Max file size\s+%d\s" % MEGABYTE, limits)
+    assert re.search(r"Max processes\s+64\s", limits)
+
+
+def test_the_environment_keeps_only_what_tools_need(sandbox_settings,
+                                                    request_dir):
+    sandbox = Sandbox.from_settings(sandbox_settings)
+    env = sandbox.environment({"PATH": "/usr/bin", "LANG": "C.UTF-8",
+                               "SECRET_TOKEN": "s3cr3t", "HOME": "/root",
+                               "CONFIGURED": "yes"}, {"CONFIGURED": "yes"})
+    assert env == {"PATH": "/usr/bin", "LANG": "C.UTF-8",
+                   "CONFIGURED": "yes"}
+
+
+def test_a_file_over_the_size_limit_cannot_be_written(sandbox_settings,
+                                                      request_dir):
+    sandbox = Sandbox.from_settings(sandbox_settings)
+    result = run_in(sandbox, sandbox_settings,
+                    ["dd", "if=/dev/zero", "of=big", "bs=1M", "count=3"],
+                    request_dir)
+    assert result.returncode != 0
+    assert os.path.getsize(os.path.join(request_dir, "big")) <= MEGABYTE
+
+
+FORK_BOMB = """import os, time
+count = 0
+try:
+    for _ in range(200):
+        if os.fork() == 0:
+            time.sleep(3)
+            os._exit(0)
+        count += 1
+except OSError:
+    pass
+print(count)
+"""
+
+
+def test_processes_are_capped_per_sandbox():
+    """The kernel exempts root from RLIMIT_NPROC: run as root, this test
+    launches the sandbox as nobody, as an unprivileged server would (its
+    synthetic /etc then in a folder nobody can read)."""
+    with tempfile.TemporaryDirectory(prefix="cloudooo-etc-") as etc:
+        os.chmod(etc, 0o755)
+        sandbox = Sandbox("bwrap", etc)
+        argv = sandbox.wrap(["/usr/bin/python3", "-c", FORK_BOMB],
+                            writable=[],
+                            limits=SandboxLimits(process_count=64))
+        if os.geteuid() == 0:
+            argv = ["setpriv", "--reuid=65534", "--regid=65534",
+                    "--clear-groups"] + argv
+        result = subprocess.run(argv, capture_output=True, timeout=60,
+                                cwd="/")
+    assert result.returncode == 0, result.stderr
+    # Capped at 64 inside, though the host user may run far more.
+    assert 0 < int(result.stdout) < 64
+
+
+def test_bubblewrap_that_cannot_start_stops_the_server_with_advice(
+        sandbox_settings):
+    sandbox = Sandbox("bwrap", os.path.join(sandbox_settings.working_path,
+                                            "etc"), bwrap_path="/bin/false")
+    with pytest.raises(ConfigurationError) as caught:
+        sandbox.prepare()
+    message = str(caught.value)
+    assert "kernel.unprivileged_userns_clone" in message
+    assert "sandbox = none" in message
+
+
+def test_sandbox_none_warns_and_a_wrong_value_is_refused(tmp_path, caplog):
+    settings = Settings(working_path=str(tmp_path), sandbox="none")
+    with caplog.at_level(logging.WARNING, logger="cloudooo.sandbox"):
+        Sandbox.from_settings(settings).prepare()
+    assert any(record.levelno == logging.WARNING and "sandbox = none"
+               in record.getMessage() for record in caplog.records)
+    # Without bubblewrap the argv runs as is, under its limits.
+    argv = Sandbox.from_settings(settings).wrap(
+        ["true"], writable=[], limits=SandboxLimits(MEGABYTE, MEGABYTE, 5))
+    assert argv[-1] == "true" and "bwrap" not in " ".join(argv)
+    assert "--nproc=5" not in argv  # it would count the host user's
+    with pytest.raises(ConfigurationError) as caught:
+        Settings(working_path=str(tmp_path), sandbox="firejail")
+    assert "sandbox" in str(caught.value)
+
+
+# -- ffmpeg and ImageMagick on inputs that point outside -------------------
+
+def media_segment(path):
+    """A short MPEG-TS audio segment, as a playlist would list."""
+    subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-y", "-f",
+                    "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a",
+                    "mp2", "-f", "mpegts", str(path)], check=True,
+                   capture_output=True, timeout=60)
+
+
+@pytest.mark.parametrize("mode", ["bwrap", "none"])
+def test_ffmpeg_playlist_cannot_read_a_host_file(tmp_path, mode):
+    """An HLS playlist listing a host file, run without the handler's
+    demuxer whitelist (which refuses playlists): only the sandbox stands
+    between ffmpeg and the host."""
+    segment = tmp_path / "outside" / "canary.ts"
+    segment.parent.mkdir()
+    media_segment(segment)
+    settings = Settings(working_path=str(tmp_path / "var"), sandbox=mode)
+    request = os.path.join(settings.tmp_path, "req-hls")
+    os.makedirs(request)
+    with open(os.path.join(request, "input.m3u8"), "w") as stream:
+        stream.write("#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n"
+                     "file:%s\n#EXT-X-ENDLIST\n" % segment)
+    shutil.copy(segment, os.path.join(request, "inside.ts"))
+    sandbox = Sandbox.from_settings(settings)
+
+    def to_wav(source):
+        result = run_in(sandbox, settings, [
+            "ffmpeg", "-hide_banner", "-nostdin", "-y", "-i", source,
+            "-f", "wav", "output.wav"], request)
+        output = os.path.join(request, "output.wav")
+        size = os.path.getsize(output) if os.path.exists(output) else 0
+        if os.path.exists(output):
+            os.remove(output)
+        return result.returncode, size
+
+    # ffmpeg works in there: a segment inside the request's folder converts.
+    assert to_wav("file:inside.ts")[0] == 0
+    code, size = to_wav("file:input.m3u8")
+    if mode == "none":
+        assert (code, size > 1000) == (0, True)  # the control: it read it
+    else:
+        assert code != 0 and size < 1000
+
+@pytest.mark.parametrize("mode", ["bwrap", "none"])
+def test_ffmpeg_url_input_reaches_no_server(tmp_path, spy, mode):
+    url, hits = spy
+    settings = Settings(working_path=str(tmp_path / "var"), sandbox=mode)
+    os.makedirs(settings.tmp_path)
+    sandbox = Sandbox.from_settings(settings)
+    result = run_in(sandbox, settings, [
+        "ffmpeg", "-hide_banner", "-nostdin", "-y", "-i", url, "-f", "null",
+        "-"], settings.tmp_path)
+    if mode == "none":
+        assert len(hits) == 1  # the control: ffmpeg fetched (a PNG)
+    else:
+        assert result.returncode != 0
+        assert hits == []
+
+
+MVG_DRAWING = """viewbox 0 0 8 8
+image over 0,0 8,8 '%s'
+image over 0,0 8,8 '%s'
+"""
+
+
+@pytest.mark.parametrize("mode", ["bwrap", "none"])
+def test_imagemagick_drawing_cannot_read_a_host_file_or_url(tmp_path, spy,
+                                                            mode):
+    """MVG, which the handler's policy refuses, run here without that
+    policy: only the sandbox stands between it and the host."""
+    url, hits = spy
+    picture = tmp_path / "outside" / "canary.png"
+    picture.parent.mkdir()
+    picture.write_bytes(documents.png(8, 8, (1, 2, 3)))
+    settings = Settings(working_path=str(tmp_path / "var"), sandbox=mode)
+    request = os.path.join(settings.tmp_path, "req-mvg")
+    os.makedirs(request)
+    with open(os.path.join(request, "input.mvg"), "w") as stream:
+        stream.write(MVG_DRAWING % (picture, url))
+    result = run_in(Sandbox.from_settings(settings), settings, [
+        "convert", "mvg:input.mvg", "-format", "%[pixel:p{4,4}]", "info:"],
+        request)
+    pixel = result.stdout.decode()
+    if mode == "none":
+        assert "srgb(1,2,3)" in pixel or hits, (pixel, result.stderr)
+        return
+    assert "srgb(1,2,3)" not in pixel
+    assert hits == []
