@@ -295,16 +295,15 @@ def test_ffmpeg_url_input_reaches_no_server(tmp_path, spy, mode):
 
 MVG_DRAWING = """viewbox 0 0 8 8
 image over 0,0 8,8 '%s'
-image over 0,0 8,8 '%s'
 """
 
 
 @pytest.mark.parametrize("mode", ["bwrap", "none"])
-def test_imagemagick_drawing_cannot_read_a_host_file_or_url(tmp_path, spy,
-                                                            mode):
+def test_imagemagick_drawing_cannot_read_a_host_file(tmp_path, mode):
     """MVG, which the handler's policy refuses, run here without that
-    policy: only the sandbox stands between it and the host."""
-    url, hits = spy
+    policy: only the sandbox stands between it and the host.  (This
+    ImageMagick refuses URLs in drawings by itself: ffmpeg and python show
+    the network is unreachable.)"""
     picture = tmp_path / "outside" / "canary.png"
     picture.parent.mkdir()
     picture.write_bytes(documents.png(8, 8, (1, 2, 3)))
@@ -312,13 +311,13 @@ def test_imagemagick_drawing_cannot_read_a_host_file_or_url(tmp_path, spy,
     request = os.path.join(settings.tmp_path, "req-mvg")
     os.makedirs(request)
     with open(os.path.join(request, "input.mvg"), "w") as stream:
-        stream.write(MVG_DRAWING % (picture, url))
+        stream.write(MVG_DRAWING % picture)
     result = run_in(Sandbox.from_settings(settings), settings, [
         "convert", "mvg:input.mvg", "-format", "%[pixel:p{4,4}]", "info:"],
         request)
     pixel = result.stdout.decode()
     if mode == "none":
-        assert "srgb(1,2,3)" in pixel or hits, (pixel, result.stderr)
-        return
-    assert "srgb(1,2,3)" not in pixel
-    assert hits == []
+        assert "(1,2,3" in pixel, result.stderr  # the control
+    else:
+        assert "(1,2,3" not in pixel
+        assert b"canary.png" in result.stderr  # could not read it
