@@ -28,7 +28,7 @@ from cloudooo.errors import ConfigurationError
 from cloudooo.sandbox import Sandbox, SandboxLimits, limits_from_settings
 from cloudooo.settings import Settings
 from tests import documents
-from tests.server import b64, unb64
+from tests.server import ServerProcess, b64, unb64
 
 PDF_MAGIC = b"%PDF-"
 MEGABYTE = 1024 ** 2
@@ -321,3 +321,83 @@ def test_imagemagick_drawing_cannot_read_a_host_file(tmp_path, mode):
     else:
         assert "(1,2,3" not in pixel
         assert b"canary.png" in result.stderr  # could not read it
+
+
+# -- LibreOffice, through real servers --------------------------------------
+
+@pytest.fixture(scope="module")
+def office_servers(tmp_path_factory):
+    """A server with the default sandbox and, as the control, one with
+    ``sandbox = none``; one office instance each."""
+    servers = {}
+    try:
+        for mode in ("bwrap", "none"):
+            servers[mode] = ServerProcess(
+                tmp_path_factory.mktemp("office-" + mode), sandbox=mode,
+                office_pool_size=1).start()
+        yield servers
+    finally:
+        for process in servers.values():
+            assert process.stop() == []
+
+
+def linked_pictures_doc(workdir, targets):
+    """A binary .doc whose pictures are links to ``targets``, made from
+    a flat ODT by a LibreOffice of the test's own (in a sandbox, so that
+    making it fetches and reads nothing).  The link check cannot parse
+    .doc: only the sandbox protects the server from it."""
+    frames = "".join(
+        '<text:p><draw:frame draw:name="picture%d" text:anchor-type='
+        '"as-char" svg:width="2cm" svg:height="2cm"><draw:image '
+        'xlink:href="%s" xlink:type="simple" xlink:show="embed" '
+        'xlink:actuate="onLoad"/></draw:frame></text:p>' % (number, target)
+        for number, target in enumerate(targets))
+    source = os.path.join(workdir, "linked.fodt")
+    with open(source, "wb") as stream:
+        stream.write(documents.fodt(text="linked pictures",
+                                    extra_body=frames))
+    settings = Settings(working_path=os.path.join(workdir, "var"))
+    profile = os.path.join(workdir, "profile")
+    os.makedirs(profile)
+    argv = Sandbox.from_settings(settings).wrap(
+        ["/usr/lib/libreoffice/program/soffice.bin", "--headless",
+         "--norestore", "-env:UserInstallation=file://" + profile,
+         "--convert-to", "doc", "--outdir", workdir, source],
+        writable=[workdir])
+    for _start in range(2):  # the first start may only create the profile
+        result = subprocess.run(argv, capture_output=True, timeout=120)
+        if result.returncode != 81:
+            break
+    assert result.returncode == 0, result.stderr
+    with open(os.path.join(workdir, "linked.doc"), "rb") as stream:
+        doc = stream.read()
+    for target in targets:
+        assert target.encode("utf-16-le") in doc  # the links are in there
+    return doc
+
+
+def test_doc_with_linked_pictures_gets_neither_file_nor_url(
+        office_servers, spy, canary, tmp_path):
+    url, hits = spy
+    canary_path, secret = canary
+    picture = canary_path.with_name("canary.jpg")
+    subprocess.run(["convert", "-size", "8x8", "xc:#010203", "-set",
+                    "comment", secret.decode(), str(picture)], check=True,
+                   timeout=60)
+    shadow = open("/etc/shadow", "rb").read().split(b"\n")[0]
+    targets = ["file://%s" % picture, "file:///etc/shadow", url]
+    doc = linked_pictures_doc(str(tmp_path), targets)
+    assert hits == [] and secret not in doc
+
+    def images_in_pdf(server):
+        pdf = unb64(server.proxy().convertFile(b64(doc), "doc", "pdf"))
+        assert pdf.startswith(PDF_MAGIC)
+        assert secret not in pdf and shadow not in pdf
+        return len(re.findall(rb"/Subtype\s*/Image", pdf))
+
+    assert images_in_pdf(office_servers["bwrap"]) == 0
+    assert hits == []
+    # The control: without the sandbox, LibreOffice fetches the URL and
+    # shows the host's picture.
+    assert images_in_pdf(office_servers["none"]) >= 2
+    assert hits
