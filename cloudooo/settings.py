@@ -155,7 +155,7 @@ SETTINGS_TABLE = (
     ("sandbox", sandbox_mode, "bwrap",
      "bwrap: children run in bubblewrap, without network or host files; "
      "none: no sandbox (a WARNING at start)"),
-    ("sandbox_office_memory_limit", non_negative_int, 4096,
+    ("sandbox_office_memory_limit", non_negative_int, 3072,
      "address space of one office instance (soffice and its UNO worker), "
      "in MB; beyond, soffice fails and is replaced (0 = no limit)"),
     ("sandbox_tool_memory_limit", non_negative_int, 4096,

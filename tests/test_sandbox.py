@@ -401,3 +401,105 @@ def test_doc_with_linked_pictures_gets_neither_file_nor_url(
     # shows the host's picture.
     assert images_in_pdf(office_servers["none"]) >= 2
     assert hits
+
+
+def unix_sockets_bound_by(pid):
+    """Paths of the unix sockets process ``pid`` has bound, as it sees
+    them (from its own network namespace's table, by socket inode)."""
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    paths = []
+    with open("/proc/%d/net/unix" % pid) as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            if len(fields) >= 8 and fields[6] in inodes:
+                paths.append(fields[7])
+    return paths
+
+
+@pytest.mark.parametrize("mode", ["bwrap", "none"])
+def test_a_stop_leaves_no_osl_pipe(make_server, mode):
+    server = make_server(office_pool_size=1, sandbox=mode)
+    [office_pid] = server.office_pids()
+    pipes = [path for path in unix_sockets_bound_by(office_pid)
+             if "OSL_PIPE" in os.path.basename(path)]
+    assert pipes, "soffice bound no OSL_PIPE socket"
+    if mode == "bwrap":
+        # Its /tmp is the instance's own folder: the host's has nothing.
+        instance_tmp = os.path.join(server.settings["working_path"],
+                                    "instances", "office-0", "tmp")
+        host_paths = [os.path.join(instance_tmp, os.path.basename(path))
+                      for path in pipes]
+        assert not any(os.path.exists(path) for path in pipes)
+    else:
+        host_paths = pipes
+    assert all(os.path.exists(path) for path in host_paths)
+    assert server.stop() == []
+    assert not any(os.path.exists(path) for path in host_paths + pipes)
+
+
+def test_restart_log_names_the_old_soffice_pid(make_server):
+    server = make_server(office_pool_size=1, monitor_interval=0.5)
+    [office_pid] = server.office_pids()
+    os.kill(office_pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    expected = "soffice pid was %d)" % office_pid
+    while expected not in server.log():
+        assert time.monotonic() < deadline, server.log()
+        time.sleep(0.2)
+    assert "pid was None" not in server.log()
+    assert convert_small(server).startswith(PDF_MAGIC)
+
+
+def convert_small(server):
+    return unb64(server.proxy().convertFile(b64(documents.fodt()), "fodt",
+                                            "pdf"))
+
+
+def test_sandboxed_office_dies_with_a_killed_server(make_server):
+    server = make_server(office_pool_size=1)
+    sandboxed = server.children()
+    assert server.office_pids()
+    os.kill(server.pid, signal.SIGKILL)  # no chance to stop anything
+    server.process.wait(10)
+    server.pid = None
+    gone, alive = psutil.wait_procs(sandboxed, timeout=10)
+    assert alive == []
+
+
+# Headroom over a fresh soffice's address space: enough for a small
+# conversion, not for laying out a long document.
+OFFICE_HEADROOM_MEGABYTES = 55
+
+
+def test_office_over_its_memory_limit_faults_and_the_pool_recovers(
+        make_server):
+    """A document that needs more memory than the office sandbox allows:
+    soffice fails, the client gets a Fault, the instance is replaced."""
+    from tests.test_supervision import long_document
+    heavy = long_document(6000)
+    unlimited = make_server(office_pool_size=1,
+                            sandbox_office_memory_limit=0)
+    [office_pid] = unlimited.office_pids()
+    fresh_megabytes = psutil.Process(office_pid).memory_info().vms // MEGABYTE
+    # The control: without the limit, the document converts.
+    assert unb64(unlimited.proxy().convertFile(b64(heavy), "fodt", "pdf")) \
+        .startswith(PDF_MAGIC)
+    assert unlimited.stop() == []
+    limited = make_server(office_pool_size=1, sandbox_office_memory_limit=(
+        fresh_megabytes + OFFICE_HEADROOM_MEGABYTES))
+    with pytest.raises(xmlrpc.client.Fault) as caught:
+        limited.proxy().convertFile(b64(heavy), "fodt", "pdf")
+    assert caught.value.faultCode == 4, caught.value.faultString
+    assert "crashed" in caught.value.faultString
+    # The supervision replaced the instance: one healthy soffice serves.
+    assert convert_small(limited).startswith(PDF_MAGIC)
+    assert len(limited.office_pids()) == 1
+    assert os.listdir(limited.tmp_path) == []
