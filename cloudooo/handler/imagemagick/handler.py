@@ -41,7 +41,7 @@ from cloudooo.errors import (
 from cloudooo.formats import extension_for_mimetype
 from cloudooo.handler.base import Handler
 from cloudooo.handler.pdf.protection import readable_pdf
-from cloudooo.util import child_environment, run_command, temporary_directory
+from cloudooo.util import child_environment, temporary_directory
 
 logger = logging.getLogger(__name__)
 
@@ -273,8 +273,9 @@ class ImageMagickHandler(Handler):
         really has (webp, svg, ... are optional)."""
         if self._capabilities is None:
             argv = list(self._commands()[0]) + ["-list", "format"]
-            result = run_command(argv, self.settings.tool_timeout,
-                                 env=self._env(), tool="ImageMagick")
+            result = self.run_tool(argv, self.settings.tool_timeout,
+                                   self._env(), tool="ImageMagick",
+                                   read_only=[POLICY_PATH])
             self._capabilities = parse_format_list(
                 result.stdout.decode("utf-8", "replace"))
         return self._capabilities
@@ -285,7 +286,7 @@ class ImageMagickHandler(Handler):
             pdf = os.path.join(path, "input.pdf")
             with open(pdf, "wb") as stream:
                 stream.write(data)
-            pdf = readable_pdf(pdf, password, self.settings)
+            pdf = readable_pdf(pdf, password, self)
             page = os.path.join(path, "page")
             self._run(["pdftoppm", "-png", "-f", "1", "-l", "1",
                        "-scale-to", str(PDF_RENDER_SIZE), "-singlefile",
@@ -347,8 +348,9 @@ class ImageMagickHandler(Handler):
     def _run(self, argv, path):
         logger.debug("running %s", argv)
         try:
-            return run_command(argv, self.settings.tool_timeout,
-                               env=self._env(path), cwd=path)
+            return self.run_tool(argv, self.settings.tool_timeout,
+                                 self._env(path), path,
+                                 read_only=[POLICY_PATH])
         except ConversionError as error:
             message = str(error)
             if message.endswith(": "):

@@ -19,7 +19,7 @@ import sys
 from cloudooo.errors import ConversionError, InvalidRequest, UnsupportedFormat
 from cloudooo.handler.base import Handler
 from cloudooo.handler.pdf.protection import readable_pdf
-from cloudooo.util import child_environment, run_command, temporary_directory
+from cloudooo.util import child_environment, temporary_directory
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class PDFHandler(Handler):
             raise InvalidRequest("conversion_kw 'password' must be a string")
         with temporary_directory(self.settings.tmp_path) as path:
             source = readable_pdf(write_pdf(path, data), password,
-                                  self.settings)
+                                  self)
             output = os.path.join(path, "output.txt")
             self._run(["pdftotext", "-enc", "UTF-8", source, output], path)
             if not os.path.exists(output):
@@ -87,7 +87,7 @@ class PDFHandler(Handler):
         check_source(data, source_format)
         with temporary_directory(self.settings.tmp_path) as path:
             source = readable_pdf(write_pdf(path, data), password,
-                                  self.settings)
+                                  self)
             result = self._run(["pdfinfo", "-enc", "UTF-8", source], path)
         metadata = parse_pdfinfo(result.stdout.decode("utf-8", "replace"))
         metadata["MIMEType"] = "application/pdf"
@@ -132,9 +132,13 @@ class PDFHandler(Handler):
 
     def _run(self, argv, path, input_bytes=None, tool=None):
         logger.debug("running %s", argv)
-        return run_command(argv, self.settings.tool_timeout,
-                           env=child_environment(self.settings.env),
-                           cwd=path, input_bytes=input_bytes, tool=tool)
+        # The pypdf helper runs on the server's virtualenv.
+        read_only = [sys.prefix, METADATA_WRITER] \
+            if METADATA_WRITER in argv else []
+        return self.run_tool(argv, self.settings.tool_timeout,
+                             child_environment(self.settings.env), path,
+                             input_bytes=input_bytes, tool=tool,
+                             read_only=read_only)
 
 
 def check_source(data, source_format):

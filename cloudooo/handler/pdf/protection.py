@@ -10,7 +10,7 @@ import os
 import sys
 
 from cloudooo.errors import ConversionError, PasswordRequired
-from cloudooo.util import child_environment, run_command
+from cloudooo.util import child_environment
 
 DECRYPTER = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                          "decrypter.py")
@@ -23,20 +23,25 @@ FAILURES = {"required": "password required: the PDF is password-protected",
                      "PDF"}
 
 
-def readable_pdf(path, password, settings):
+def readable_pdf(path, password, handler):
     """The path of a copy of the PDF at ``path`` that opens without a
     password: ``path`` itself when it needs none.  Raises PasswordRequired
-    when the PDF needs a password and ``password`` is missing or wrong."""
+    when the PDF needs a password and ``password`` is missing or wrong.
+    pypdf runs as ``handler``'s tools do (in its sandbox), writing only in
+    the PDF's folder."""
     with open(path, "rb") as stream:
         if ENCRYPT_KEY not in stream.read():
             return path
     directory = os.path.dirname(path)
     destination = os.path.join(directory, "decrypted.pdf")
-    result = run_command([sys.executable, DECRYPTER, path, destination],
-                         settings.tool_timeout,
-                         env=child_environment(settings.env), cwd=directory,
-                         input_bytes=(password or "").encode("utf-8"),
-                         tool="pypdf")
+    settings = handler.settings
+    # The helper runs on the server's virtualenv, which the sandbox shows
+    # read-only.
+    result = handler.run_tool(
+        [sys.executable, DECRYPTER, path, destination], settings.tool_timeout,
+        child_environment(settings.env), directory,
+        input_bytes=(password or "").encode("utf-8"), tool="pypdf",
+        read_only=[sys.prefix, DECRYPTER])
     status = result.stdout.decode("ascii", "replace").strip()
     if status == "clear":
         return path
