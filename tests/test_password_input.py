@@ -30,9 +30,13 @@ from tests.test_export_options import pages_document
 PASSWORD = "Sesame-4711 x"
 WRONG = "not the password"
 PASSWORD_FAULT = 10
+# Run on the loaded document by the fixture server: a protected copy beside
+# the output, in the request's own folder (the only place the sandbox lets
+# LibreOffice write), so that the zipped output brings it back.
 STORE_WITH_PASSWORD = """
 from com.sun.star.beans import PropertyValue
-document.storeToURL(uno.systemPathToFileUrl(%r), (
+folder = document.getURL().rsplit("/in/", 1)[0]
+document.storeToURL(folder + "/out/protected.%s", (
     PropertyValue("FilterName", 0, %r, 0),
     PropertyValue("Password", 0, %r, 0)))
 """
@@ -55,11 +59,12 @@ def protected(tmp_path_factory):
                 ("doc", "fodt", text, "MS Word 97"),
                 ("ods", "fods", sheet, "calc8"),
                 ("xls", "fods", sheet, "MS Excel 97")):
-            path = folder / ("protected." + extension)
-            proxy.convertFile(b64(data), source, "pdf", False, False, {
-                "script": STORE_WITH_PASSWORD % (str(path), filter_name,
-                                                 PASSWORD)})
-            made[extension] = path.read_bytes()
+            output = unb64(proxy.convertFile(b64(data), source, "pdf", True,
+                                             False, {
+                "script": STORE_WITH_PASSWORD % (extension, filter_name,
+                                                 PASSWORD)}))
+            with zipfile.ZipFile(io.BytesIO(output)) as archive:
+                made[extension] = archive.read("protected." + extension)
         for extension, source, data in (("docx", "fodt", text),
                                         ("xlsx", "fods", sheet)):
             plain = unb64(proxy.convertFile(b64(data), source, extension))
