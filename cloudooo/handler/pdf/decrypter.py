@@ -11,8 +11,8 @@ logs would show).  Prints one word on standard output:
 ``wrong``      the password given does not open it.
 
 A child process for the reasons ``metadata_writer.py`` gives: pypdf runs on
-untrusted bytes under ``run_command``'s timeout.  Imports nothing from
-cloudooo.
+untrusted bytes in the handler's sandbox, under its tool timeout.  Imports
+nothing from cloudooo.
 """
 
 import sys
