@@ -103,6 +103,18 @@ def test_page_range_exports_exactly_those_pages(office, tmp_path):
     assert "Page 1 text" not in text and "Page 4 text" not in text
 
 
+def test_page_range_beyond_the_document(office, tmp_path):
+    pdf = convert(office, pages_document(4), "fodt", "pdf",
+                  {"page_range": "3-9"})
+    assert re.search(r"^Pages:\s+2$", pdf_tool(tmp_path, "pdfinfo", pdf),
+                     re.M)
+    fault = fault_of(office, pages_document(4), "fodt", "pdf",
+                     {"page_range": "9"})
+    assert fault.faultCode == 2
+    assert fault.faultString == \
+        "page_range 9 selects no page of this document"
+
+
 def test_watermark_and_bookmarks(office, tmp_path):
     document = documents.fodt("Body text")  # its heading: "Heading"
     pdf = convert(office, document, "fodt", "pdf",

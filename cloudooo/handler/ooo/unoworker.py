@@ -427,8 +427,16 @@ class Office:
             self._store_image(document, request["output"], store_options,
                               target["image"])
             return
-        document.component.storeToURL(file_url(request["output"]),
-                                      properties(store_options))
+        page_range = (store_options.get("FilterData") or {}).get("PageRange")
+        try:
+            document.component.storeToURL(file_url(request["output"]),
+                                          properties(store_options))
+        except IOException:
+            # The PDF export fails when the range holds no page at all.
+            if page_range:
+                raise InvalidOption("page_range %s selects no page of this "
+                                    "document" % page_range)
+            raise
 
     def _store_image(self, document, output, store_options, image):
         """An image export: the page asked for, at the pixel size asked.
