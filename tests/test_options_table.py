@@ -96,6 +96,11 @@ def test_image_options_go_to_the_worker():
     assert target["image"] == {"width": 200, "height": 100, "page": 2}
 
 
+def test_an_empty_password_is_no_password():
+    assert options.check_options({"password": ""}, ["pdf"], "x") == {
+        "password": None}
+
+
 def test_script_and_password_leave_targets_alone():
     target = targets_with(WRITER_PDF, {"script": "pass", "password": "x"})
     assert target is WRITER_PDF["com.sun.star.text.TextDocument"]

@@ -117,6 +117,14 @@ def script(value):
     return value
 
 
+def input_password(value):
+    """The password that opens the input; '' is no password (clients that
+    always send the key)."""
+    if value == "":
+        return None
+    return text(MAX_PASSWORD_LENGTH)(value)
+
+
 def one_of(choices):
     def check(value):
         if value not in choices:
@@ -160,7 +168,8 @@ def encoding(value):
 
 
 for _check, _expected in ((boolean, "boolean"), (page_range, "string"),
-                          (encoding, "string"), (script, "string")):
+                          (encoding, "string"), (script, "string"),
+                          (input_password, "string")):
     _check.expected = _expected
 
 
@@ -258,7 +267,7 @@ EXPORT_OPTIONS = (
     ExportOption("script", ALL_TARGETS, script, handled_elsewhere,
                  "Python run on the loaded document (only with "
                  "ooo_enable_scripting)"),
-    ExportOption("password", ALL_TARGETS, text(MAX_PASSWORD_LENGTH),
+    ExportOption("password", ALL_TARGETS, input_password,
                  handled_elsewhere,
                  "opens a password-protected document", secret=True),
     ExportOption("pdf_version", (PDF,), one_of(tuple(PDF_VERSIONS)),
