@@ -96,9 +96,12 @@ def test_image_options_go_to_the_worker():
     assert target["image"] == {"width": 200, "height": 100, "page": 2}
 
 
-def test_an_empty_password_is_no_password():
-    assert options.check_options({"password": ""}, ["pdf"], "x") == {
-        "password": None}
+def test_empty_and_nil_values_leave_a_key_unset():
+    assert options.check_options(
+        {"password": "", "script": "", "page_range": None}, ["pdf"], "x") \
+        == {"password": None, "script": None}
+    with pytest.raises(InvalidRequest, match="'nope' is not an option"):
+        options.check_options({"nope": None}, ["pdf"], "x")
 
 
 def test_script_and_password_leave_targets_alone():

@@ -112,6 +112,8 @@ def text(max_length):
 
 
 def script(value):
+    if value == "":
+        return None
     if not isinstance(value, str) or not value.strip():
         raise ValueError("Python source, a non-empty string")
     return value
@@ -348,6 +350,8 @@ def check_options(conversion_kw, families, destination):
             raise InvalidRequest(
                 "conversion_kw %s is not an option of %s output (supported: "
                 "%s)" % (_shown(key), destination, ", ".join(supported)))
+        if value is None:
+            continue  # XML-RPC's nil: the key left unset
         cleaned[key] = option.clean(value)
     version = cleaned.get("pdf_version")
     encrypted = [key for key in ("user_password", "owner_password")
