@@ -182,3 +182,18 @@ def test_json_lines_for_log_shippers(make_server):
     assert call["duration_ms"] > 0
     assert len(call["request_id"]) == 16
     _no_document_in(server.log(), document, pdf)
+
+
+def test_response_names_its_request_id(server):
+    import urllib.request
+    body = xmlrpc.client.dumps((), "system.listMethods").encode()
+    given = urllib.request.Request(server.url, data=body, headers={
+        "Content-Type": "text/xml", "X-Request-Id": "from-the-proxy-1"})
+    with urllib.request.urlopen(given, timeout=30) as response:
+        assert response.headers["X-Request-Id"] == "from-the-proxy-1"
+    # An id that could forge log lines is replaced by one of ours.
+    forged = urllib.request.Request(server.url, data=body, headers={
+        "Content-Type": "text/xml", "X-Request-Id": "x] ok\tevil"})
+    with urllib.request.urlopen(forged, timeout=30) as response:
+        replaced = response.headers["X-Request-Id"]
+    assert replaced and "evil" not in replaced and len(replaced) == 16

@@ -87,8 +87,14 @@ class OpsApplication(XmlRpcApplication):
             if method == "HEAD":
                 body = b""
             return self._respond(start_response, status, body, content_type)
-        context.begin_http_request(environ.get("HTTP_X_REQUEST_ID"))
-        return super().__call__(environ, start_response)
+        request_id = context.begin_http_request(
+            environ.get("HTTP_X_REQUEST_ID"))
+
+        def start_response_with_id(status, headers, exc_info=None):
+            # The client (or the proxy) can find this request in our log.
+            return start_response(status, list(headers) + [
+                ("X-Request-Id", request_id)], exc_info)
+        return super().__call__(environ, start_response_with_id)
 
     def _health(self):
         return "200 OK", b'{"status": "ok"}\n', JSON_TYPE
