@@ -292,6 +292,7 @@ def run_server(config, variables=None, app_name="main", server_name="main",
         os.dup2(log.fileno(), 2)
     try:
         pid_file.write()
+        configure_logging_from(config_path)
         try:
             app = loadapp("config:" + config_path, name=app_name,
                           global_conf=variables or {})
@@ -311,6 +312,18 @@ def run_server(config, variables=None, app_name="main", server_name="main",
         pid_file.remove()
     logger.info("cloudooo stopped")
     return 0
+
+
+def configure_logging_from(config_path):
+    """The ini file's own [loggers]/[handlers]/[formatters], as the classic
+    pserve and paster do; ``%(request_id)s`` may be used in its formats."""
+    import logging.config
+    parser = configparser.ConfigParser()
+    parser.read(config_path)
+    if parser.has_section("loggers"):
+        logging.config.fileConfig(config_path, defaults={
+            "here": os.path.dirname(config_path), "__file__": config_path},
+            disable_existing_loggers=False)
 
 
 def _listening_options(options):

@@ -241,3 +241,16 @@ def test_setup_py_shim_reads_pyproject():
                  cwd=PROJECT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-2:] == ["cloudooo", "0.1.0"]
+
+
+def test_stop_never_signals_a_process_that_reused_the_pid(tmp_path):
+    pid_file = tmp_path / "old.pid"
+    pid_file.write_text("%d\n" % os.getpid())
+    old = os.path.getmtime(pid_file) - 3600
+    os.utime(pid_file, (old, old))  # written long before we started
+    # (this pytest process is younger than the file: a reused pid)
+    result = run([CLOUDOOO, "stop", "--pid-file", str(pid_file)])
+    assert result.returncode == 3
+    assert "not signalled" in result.stderr
+    assert run([CLOUDOOO, "status", "--pid-file",
+                str(pid_file)]).returncode == 1

@@ -197,3 +197,26 @@ def test_response_names_its_request_id(server):
     with urllib.request.urlopen(forged, timeout=30) as response:
         replaced = response.headers["X-Request-Id"]
     assert replaced and "evil" not in replaced and len(replaced) == 16
+
+
+def test_the_ini_files_own_logging_sections_get_request_ids(tmp_path):
+    from tests.ops_helpers import only_registry
+    from tests.server import ServerProcess
+    server = only_registry(ServerProcess(tmp_path), ["video/* * ffmpeg"])
+    with open(server.config_path, "a") as config:
+        config.write("\n[loggers]\nkeys = root\n\n[handlers]\nkeys = out\n\n"
+                     "[formatters]\nkeys = plain\n\n[logger_root]\n"
+                     "level = INFO\nhandlers = out\n\n[handler_out]\n"
+                     "class = StreamHandler\nargs = (sys.stderr,)\n"
+                     "formatter = plain\n\n[formatter_plain]\n"
+                     "format = OURS %(request_id)s | %(message)s\n")
+    server.start()
+    try:
+        transport = RequestIdTransport("ini-format-7")
+        proxy = xmlrpc.client.ServerProxy(server.url, transport=transport)
+        targets = proxy.getAllowedExtensionList({"extension": "webm"})
+        assert "mp4" in [target for target, _title in targets]
+        wait_for(lambda: "OURS ini-format-7 | getAllowedExtensionList"
+                 in server.log(), what="the request line")
+    finally:
+        assert server.stop() == []
