@@ -65,9 +65,9 @@ def readiness(app):
 class OpsApplication(XmlRpcApplication):
     """The XML-RPC application plus the operators' GET pages."""
 
-    def __init__(self, instance, max_request_size, on_close=None,
-                 metrics=None):
-        super().__init__(instance, max_request_size, on_close=on_close)
+    def __init__(self, instance, max_request_size, metrics=None,
+                 **options):
+        super().__init__(instance, max_request_size, **options)
         self.metrics = metrics
         self.dispatcher = ObservingDispatcher(instance, metrics)
         # True from the stop signal on: /ready answers 503 so a load

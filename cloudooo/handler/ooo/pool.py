@@ -178,8 +178,7 @@ class OfficePool:
     def acquire(self, timeout=None):
         """The next idle instance, first come first served."""
         timeout = self.settings.queue_timeout if timeout is None else timeout
-        queued_at = time.monotonic()
-        deadline = queued_at + timeout
+        deadline = time.monotonic() + timeout
         with self._condition:
             ticket = next(self._tickets)
             self._waiting.append(ticket)
@@ -202,7 +201,6 @@ class OfficePool:
             finally:
                 self._waiting.remove(ticket)
                 self._condition.notify_all()
-        note(office=entry.name, queue_wait=time.monotonic() - queued_at)
         try:
             self._ensure_running(entry)
         except BaseException:
@@ -253,20 +251,8 @@ class OfficePool:
         """Run ``action`` (a restart, or a stop for sleep) in the background,
         then make the entry idle again; retried with back-off until the pool
         stops."""
-        cause = RESTART_CAUSES.get(why) or entry.broken_by or "crash"
-        entry.last_restart_cause = cause
-        with self._condition:
-            self._maintaining[entry] = cause
-            self.restart_counts[cause] += 1
 
         def work():
-            try:
-                retry()
-            finally:
-                with self._condition:
-                    self._maintaining.pop(entry, None)
-
-        def retry():
             delay = START_RETRY_SECONDS
             while not self._stop_event.is_set():
                 try:
@@ -284,7 +270,25 @@ class OfficePool:
                 return
             self._release_to_idle(entry)
 
-        self._spawn(work, "%s-%s" % (entry.name, why.replace(" ", "-")))
+        self._spawn(self._counted(entry, why, work),
+                    "%s-%s" % (entry.name, why.replace(" ", "-")))
+
+    def _counted(self, entry, why, work):
+        """``work`` (a maintenance of ``entry``), counted by cause and shown
+        as "restarting" while it runs, for /ready and /metrics."""
+        cause = RESTART_CAUSES.get(why) or entry.broken_by or "crash"
+        entry.last_restart_cause = cause
+        with self._condition:
+            self._maintaining[entry] = cause
+            self.restart_counts[cause] += 1
+
+        def counted_work():
+            try:
+                work()
+            finally:
+                with self._condition:
+                    self._maintaining.pop(entry, None)
+        return counted_work
 
     # -- for operators (/ready, /metrics) -------------------------------------
 
@@ -352,7 +356,9 @@ class OfficePool:
         self.quarantine.check(digest)
         errors = []
         for attempt in (1, 2):
+            queued_at = time.monotonic()
             entry = self.acquire()
+            note(office=entry.name, queue_wait=time.monotonic() - queued_at)
             try:
                 reply = entry.run(request, self.settings.timeout_response)
             except OfficeStalled as error:
