@@ -254,3 +254,18 @@ def test_stop_never_signals_a_process_that_reused_the_pid(tmp_path):
     assert "not signalled" in result.stderr
     assert run([CLOUDOOO, "status", "--pid-file",
                 str(pid_file)]).returncode == 1
+
+
+def test_missing_tools_are_named_before_detaching(tmp_path):
+    # A PATH without ffmpeg or poppler (soffice.bin, the UNO Python and
+    # Debian's ImageMagick are found by absolute paths).
+    server = ServerProcess(tmp_path)
+    result = subprocess.run(
+        [CLOUDOOO, "serve", str(server.config_path), "--daemon",
+         "--pid-file", str(server.pid_path)], capture_output=True,
+        text=True, timeout=COMMAND_TIMEOUT,
+        env=dict(os.environ, PATH=str(tmp_path / "empty-bin")))
+    assert result.returncode != 0
+    assert "ffmpeg not found in PATH" in result.stderr
+    assert "pdftotext not found in PATH" in result.stderr
+    assert not server.pid_path.exists()
