@@ -195,8 +195,7 @@ class Server:
         from waitress import wasyncore
         for signum in STOP_SIGNALS:
             signal.signal(signum, self._on_signal)
-        self.waitress.print_listen("cloudooo serving on http://{}:{}")
-        sys.stdout.flush()
+        self._log_listening()
         loop_map = self.waitress._map
         while self.stop_signal is None:
             wasyncore.loop(timeout=LOOP_TICK_SECONDS, map=loop_map,
@@ -205,6 +204,17 @@ class Server:
             self.stop_signal).name)
         self._give_notice(loop_map)
         self._drain(loop_map)
+
+    def _log_listening(self):
+        """waitress prints where it listens; logged instead, so that a
+        JSON log (log_format = json) holds nothing but JSON lines."""
+        import contextlib
+        import io
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            self.waitress.print_listen("cloudooo serving on http://{}:{}")
+        for line in printed.getvalue().splitlines():
+            logger.info("%s", line)
 
     def _give_notice(self, loop_map):
         """Serve on as usual for ``drain_notice_seconds``, /ready at 503,
