@@ -221,3 +221,18 @@ def test_the_ini_files_own_logging_sections_get_request_ids(tmp_path):
                  in server.log(), what="the request line")
     finally:
         assert server.stop() == []
+
+
+def test_multicall_logs_each_call_under_one_request_id(server):
+    proxy = xmlrpc.client.ServerProxy(
+        server.url, transport=RequestIdTransport("multi-call-3"))
+    calls = xmlrpc.client.MultiCall(proxy)
+    calls.getAllowedExtensionList({"extension": "odt"})
+    calls.getAllowedExtensionList({"extension": "ods"})
+    assert len(list(calls())) == 2
+    lines = wait_for(lambda: (lambda found: found if len(found) == 2
+                              else None)(
+        [line for line in server.log_path.read_text().splitlines()
+         if "[req multi-call-3] getAllowedExtensionList" in line]),
+        what="two request lines")
+    assert all(line.rstrip().endswith(" ok") for line in lines)
