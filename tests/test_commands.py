@@ -11,6 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from cloudooo.ops import control
 from tests.ops_helpers import get, only_registry, wait_for
 from tests.server import PROJECT, ServerProcess
 
@@ -26,13 +27,39 @@ def run(argv, cwd=None, timeout=COMMAND_TIMEOUT):
                           timeout=timeout)
 
 
+_families = []
+
+
 def family(pid):
     """The process and its descendants, to check later that all died."""
     try:
         process = psutil.Process(pid)
-        return [process] + process.children(recursive=True)
+        processes = [process] + process.children(recursive=True)
     except psutil.NoSuchProcess:
         return []
+    _families.append(processes)
+    return processes
+
+
+@pytest.fixture(autouse=True)
+def no_daemon_outlives_its_test(tmp_path):
+    """A test failing half-way must not leave its daemon running: kill, by
+    pid, what it started (the families it saw, the pids its servers wrote
+    under tmp_path)."""
+    del _families[:]
+    yield
+    leftovers = [process for processes in _families for process in processes]
+    for pid_file in tmp_path.rglob("*.pid"):
+        pid = control.read_pid(str(pid_file))
+        # (never this test process, nor a pid the file does not own)
+        if pid and pid != os.getpid() and control.is_running(pid) and \
+                not control.started_after_pid_file(pid, str(pid_file)):
+            leftovers.extend(family(pid))
+    for process in leftovers:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
 
 
 def assert_all_gone(processes):
