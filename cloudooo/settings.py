@@ -144,6 +144,11 @@ SETTINGS_TABLE = (
      "together; beyond, Fault 2 'document expands beyond ...'"),
     ("max_compression_ratio", positive_int, 200,
      "largest unpacked/packed size ratio of a zip member over 1 MB"),
+    # Stalls: an office task during which soffice stops using the CPU.
+    ("stall_seconds", non_negative_float, 15.0,
+     "seconds an office task may go with soffice (almost) idle before it "
+     "is a stall: killed, Fault 8 (0 = no stall watch, only "
+     "timeout_response)"),
 )
 
 SETTINGS_BY_NAME = {row[0]: row for row in SETTINGS_TABLE}

@@ -3,12 +3,39 @@ stalls, crashes taken for bad documents, SIGHUP with requests in flight,
 and a decompression bomb; against a real server and real LibreOffice.
 """
 
+import concurrent.futures
+import os
+import signal
 import xmlrpc.client
 
+import psutil
 import pytest
 
 from tests import documents
-from tests.server import b64
+from tests.server import b64, unb64
+from tests.test_supervision import (PDF_MAGIC, assert_whole, long_document,
+                                    small_document, wait_for)
+
+# Generous bounds on how long a client waits: they only keep a broken
+# server from hanging the suite; they are no measure of speed.
+CLIENT_TIMEOUT_SECONDS = 90
+
+
+class TimeoutTransport(xmlrpc.client.Transport):
+    def __init__(self, timeout):
+        super().__init__()
+        self.timeout = timeout
+
+    def make_connection(self, host):
+        connection = super().make_connection(host)
+        connection.timeout = self.timeout
+        return connection
+
+
+def bounded_proxy(server, timeout=CLIENT_TIMEOUT_SECONDS):
+    """A client that gives up (socket timeout) after ``timeout`` seconds."""
+    return xmlrpc.client.ServerProxy(server.url, allow_none=True,
+                                     transport=TimeoutTransport(timeout))
 
 
 def fault_of(call):
@@ -96,3 +123,48 @@ def test_wrong_argument_types_get_fault_2_naming_the_argument(server):
     assert proxy.getAllowedExtensionList({"extension": "odt"}) != [("", "")]
     converted = proxy.convertFile(document, "fodt", "odt", 0, 0)
     assert proxy.getParagraphItemList(converted, "odt")
+
+
+# -- stalls (section 4) -------------------------------------------------------
+
+def stop_office_while_converting(server, data):
+    """Convert ``data`` while this test stops soffice (SIGSTOP, by the pid
+    of the instance the pool started): a real soffice that sleeps for good.
+    Returns the Fault and the stopped pid."""
+    [victim] = server.office_pids()
+    proxy = bounded_proxy(server)
+    with concurrent.futures.ThreadPoolExecutor(1) as executor:
+        future = executor.submit(proxy.convertFile, b64(data), "fodt", "pdf")
+        wait_for(lambda: psutil.Process(victim).cpu_percent(0.2) > 20, 30,
+                 "soffice busy converting")
+        os.kill(victim, signal.SIGSTOP)
+        with pytest.raises(xmlrpc.client.Fault) as caught:
+            future.result(timeout=CLIENT_TIMEOUT_SECONDS)
+    return caught.value, victim
+
+
+def test_stalled_office_is_killed_long_before_timeout_response(make_server):
+    # timeout_response far beyond the client's patience: only the stall
+    # watch can answer in time.
+    server = make_server(office_pool_size=1, stall_seconds=3,
+                         timeout_response=CLIENT_TIMEOUT_SECONDS * 3)
+    data = long_document()
+    for attempt in (1, 2):
+        if attempt == 2:
+            # The replacement instance has served once, so its pid is final.
+            assert unb64(server.proxy().convertFile(
+                b64(small_document()), "fodt", "pdf")).startswith(PDF_MAGIC)
+        fault, victim = stop_office_while_converting(server, data)
+        assert fault.faultCode == 8, fault.faultString
+        assert "stalled" in fault.faultString
+        assert "stall_seconds = 3" in fault.faultString
+        assert "timeout_response" not in fault.faultString
+        wait_for(lambda: not psutil.pid_exists(victim) or psutil.Process(
+            victim).status() == psutil.STATUS_ZOMBIE, 10, "stalled soffice "
+            "killed")
+    # Counted for the quarantine, as a crash is: a third try is refused.
+    fault = fault_of(lambda: server.proxy().convertFile(b64(data), "fodt",
+                                                        "pdf"))
+    assert fault.faultCode == 9, fault.faultString
+    assert "LibreOffice stalled" in server.log()
+    assert_whole(server, 1)

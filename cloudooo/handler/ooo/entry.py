@@ -14,6 +14,8 @@ import time
 from cloudooo.handler.ooo.process import (OfficeProcess, UnoWorkerProcess,
                                           WorkerLost, WorkerTimeout,
                                           terminate_orphans_on_port)
+from cloudooo.handler.ooo.watchdog import (SAMPLE_SECONDS, StallWatch,
+                                           process_tree_cpu_seconds)
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +30,12 @@ class OfficeCrashed(Exception):
 
 
 class OfficeStalled(Exception):
-    """A task ran past its time limit; soffice was killed."""
+    """A task ran past its time limit, or its soffice stopped working
+    (no CPU for ``stall_seconds``); soffice was killed."""
+
+
+class _TaskStalled(Exception):
+    """Raised by the watch inside run(): CPU seconds used in the window."""
 
 
 class OfficeEntry:
@@ -142,14 +149,24 @@ class OfficeEntry:
     def run(self, request, timeout):
         """Send one task to the worker; return the reply dict.
 
-        Raises OfficeStalled after ``timeout`` seconds and OfficeCrashed when
-        soffice or the bridge died; in both cases the processes are already
-        killed and the entry is BROKEN until recovered.
+        Raises OfficeStalled after ``timeout`` seconds or when soffice stops
+        using the CPU for ``stall_seconds``, and OfficeCrashed when soffice
+        or the bridge died; in every case the processes are already killed
+        and the entry is BROKEN until recovered.
         """
         self.task_count += 1
         self.last_used = time.monotonic()
         try:
-            reply = self.worker.call(request, timeout)
+            reply = self._call_watched(request, timeout)
+        except _TaskStalled as stall:
+            pid = self.office.pid
+            self._kill_processes()
+            self._set_state(BROKEN, "stalled")
+            raise OfficeStalled(
+                "LibreOffice stalled: soffice pid %s used %.2f s of CPU in "
+                "stall_seconds = %s s while working on this document; it "
+                "was killed" % (pid, stall.args[0],
+                                self.settings.stall_seconds))
         except WorkerTimeout:
             pid = self.office.pid
             self._kill_processes()
@@ -168,3 +185,25 @@ class OfficeEntry:
             self._set_state(BROKEN, "disposed")
             raise OfficeCrashed(reply.get("message", "connection lost"))
         return reply
+
+    def _call_watched(self, request, timeout):
+        """The worker's reply, watching soffice's CPU while waiting:
+        _TaskStalled when it stops working, WorkerTimeout after
+        ``timeout``."""
+        self.worker.send(request)
+        stall_seconds = self.settings.stall_seconds
+        if not stall_seconds or stall_seconds >= timeout:
+            return self.worker.receive(timeout)
+        deadline = time.monotonic() + timeout
+        watch = StallWatch(lambda: process_tree_cpu_seconds(
+            (self.office.pid, self.worker.pid)), stall_seconds)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WorkerTimeout("no answer within %.1f s" % timeout)
+            try:
+                return self.worker.receive(min(remaining, SAMPLE_SECONDS))
+            except WorkerTimeout:
+                used = watch.sample()
+                if used is not None:
+                    raise _TaskStalled(used)
