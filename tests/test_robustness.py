@@ -168,3 +168,72 @@ def test_stalled_office_is_killed_long_before_timeout_response(make_server):
     assert fault.faultCode == 9, fault.faultString
     assert "LibreOffice stalled" in server.log()
     assert_whole(server, 1)
+
+
+# -- the 1x1 data: background page (section 4) ------------------------------
+
+# A transparent 1x1 PNG, as pages carry it to paint with CSS.
+TINY_PNG_BASE64 = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
+                   "YPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
+
+
+def tiny_background_pages():
+    uri = "data:image/png;base64," + TINY_PNG_BASE64
+    yield "css", ('<!DOCTYPE html>\n<html><head><title>t</title></head>\n'
+                  '<body style="background:url(%s)">\n<p>Hello world</p>\n'
+                  '</body></html>\n' % uri).encode()
+    yield "attribute", ('<html><body background="%s"><p>Hello</p></body>'
+                        '</html>' % uri).encode()
+    yield "stylesheet", ('<html><head><style>body { background-image: '
+                         'url("%s") }</style></head><body><p>Hi</p></body>'
+                         '</html>' % uri).encode()
+
+
+def test_tiny_data_background_page_converts_and_frees_the_instance(
+        make_server):
+    # If the page hung soffice again, timeout_response would answer with
+    # Fault 8 before the client gives up: the test fails, never hangs.
+    server = make_server(office_pool_size=1, timeout_response=60)
+    [office_pid] = server.office_pids()
+    proxy = bounded_proxy(server)
+    for name, page in tiny_background_pages():
+        assert len(page) < 400
+        pdf = unb64(proxy.convertFile(b64(page), "html", "pdf"))
+        assert pdf.startswith(PDF_MAGIC), name
+    odt = unb64(proxy.convertFile(b64(page), "html", "odt"))
+    assert odt.startswith(b"PK")
+    # The instance is free: the next document is served by the same soffice.
+    assert unb64(proxy.convertFile(b64(small_document()), "fodt", "pdf")) \
+        .startswith(PDF_MAGIC)
+    assert server.office_pids() == [office_pid]
+    assert "enlarged 1 tiny background image" in server.log()
+
+
+def test_tiny_background_file_of_a_zipped_page(make_server):
+    import base64
+    import io
+    import zipfile
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("index.html", '<html><head><link rel="stylesheet" '
+                         'href="style.css"></head><body><p>Zipped</p>'
+                         '<img src="spacer.png"></body></html>')
+        archive.writestr("style.css", "body { background: url(dot.png) }")
+        archive.writestr("dot.png", base64.b64decode(TINY_PNG_BASE64))
+        archive.writestr("spacer.png", base64.b64decode(TINY_PNG_BASE64))
+    server = make_server(office_pool_size=1, timeout_response=60)
+    proxy = bounded_proxy(server)
+    pdf = unb64(proxy.convertFile(b64(buffer.getvalue()), "zip", "pdf"))
+    assert pdf.startswith(PDF_MAGIC)
+    assert "enlarged a tiny background image file" in server.log()
+
+
+def test_only_background_images_are_enlarged():
+    from cloudooo.handler.ooo.backgrounds import enlarge_tiny_backgrounds
+    uri = "data:image/png;base64," + TINY_PNG_BASE64
+    spacer = ('<p><img src="%s" alt=""></p>' % uri).encode()
+    assert enlarge_tiny_backgrounds(spacer) == spacer
+    for _name, page in tiny_background_pages():
+        enlarged = enlarge_tiny_backgrounds(page)
+        assert TINY_PNG_BASE64.encode() not in enlarged
+        assert b"data:image/png;base64," in enlarged
