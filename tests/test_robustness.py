@@ -6,6 +6,7 @@ and a decompression bomb; against a real server and real LibreOffice.
 import concurrent.futures
 import os
 import signal
+import threading
 import xmlrpc.client
 
 import psutil
@@ -237,3 +238,78 @@ def test_only_background_images_are_enlarged():
         enlarged = enlarge_tiny_backgrounds(page)
         assert TINY_PNG_BASE64.encode() not in enlarged
         assert b"data:image/png;base64," in enlarged
+
+
+# -- crash versus bad document (section 5) ----------------------------------
+
+LOAD_REQUESTS = 160
+LOAD_CLIENTS = 4
+MAX_KILLS = 8
+CORPUS_CONVERSIONS = (("test.odt", "pdf"), ("test.doc", "odt"),
+                      ("test.docx", "pdf"), ("test.ods", "xlsx"),
+                      ("test.odp", "pdf"), ("test.pptx", "odp"),
+                      ("test.odg", "pdf"))
+
+
+def valid_documents(proxy):
+    """(data, source, destination) of valid documents of every kind."""
+    fodt = documents.fodt(text="valid under fire")
+    docx = unb64(proxy.convertFile(b64(fodt), "fodt", "docx"))
+    items = [(fodt, "fodt", "pdf"), (documents.odt_with_image(), "odt", "pdf"),
+             (documents.fods(), "fods", "xlsx"), (documents.fodp(), "fodp",
+                                                  "pdf"),
+             (documents.fodg(), "fodg", "png"), (docx, "docx", "odt"),
+             (b"<html><body><h1>Page</h1><p>text</p></body></html>", "html",
+              "odt")]
+    from tests.conftest import CORPUS
+    if CORPUS.is_dir():
+        for name, destination in CORPUS_CONVERSIONS:
+            items.append(((CORPUS / name).read_bytes(),
+                          name.rsplit(".", 1)[1], destination))
+    return items
+
+
+def test_kill_9_under_load_never_blames_a_valid_document(make_server):
+    server = make_server(office_pool_size=2, queue_timeout=120,
+                         timeout_response=60)
+    items = valid_documents(server.proxy())
+    done = threading.Event()
+    killed = []
+
+    def killer():
+        while not done.is_set() and len(killed) < MAX_KILLS:
+            pids = server.office_pids()
+            if len(pids) == 2:
+                victim = pids[len(killed) % 2]
+                try:
+                    os.kill(victim, signal.SIGKILL)
+                    killed.append(victim)
+                except ProcessLookupError:
+                    pass
+            # Let the pool recover before the next kill, so that one
+            # request is not killed on both its tries.
+            done.wait(1.5)
+
+    def one(number):
+        data, source, destination = items[number % len(items)]
+        try:
+            bounded_proxy(server, 300).convertFile(b64(data), source,
+                                                   destination)
+            return None
+        except xmlrpc.client.Fault as fault:
+            return (source, destination, fault.faultCode, fault.faultString)
+
+    with concurrent.futures.ThreadPoolExecutor(LOAD_CLIENTS + 1) as executor:
+        killing = executor.submit(killer)
+        try:
+            outcomes = list(executor.map(one, range(LOAD_REQUESTS),
+                                         timeout=900))
+        finally:
+            done.set()
+        killing.result(timeout=30)
+    faults = [outcome for outcome in outcomes if outcome]
+    assert len(killed) >= 3, "too few kills landed during the load"
+    assert [fault for fault in faults if fault[2] == 4] == [], faults
+    assert faults == [], faults
+    assert "crashed during" in server.log()
+    assert_whole(server, 2)

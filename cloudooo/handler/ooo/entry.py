@@ -6,6 +6,7 @@ of its own.  Each way of restarting is its own method, as in JODConverter:
 a planned recycle keeps the profile, a crash wipes it, a stall kills first.
 """
 
+import glob
 import logging
 import os
 import shutil
@@ -175,16 +176,29 @@ class OfficeEntry:
                                 "timeout_response = %s s (soffice pid %s "
                                 "was killed)" % (timeout, pid))
         except WorkerLost as error:
-            self._kill_processes()
-            self._set_state(BROKEN, "worker lost")
+            self._crashed(request, "worker lost")
             raise OfficeCrashed(str(error))
         finally:
             self.last_used = time.monotonic()
         if not reply.get("ok") and reply.get("kind") == "disposed":
-            self._kill_processes()
-            self._set_state(BROKEN, "disposed")
+            self._crashed(request, "disposed")
             raise OfficeCrashed(reply.get("message", "connection lost"))
+        if not reply.get("ok") and not self.office.is_running():
+            # The document was not to blame: soffice died under it (the
+            # worker's own check may have come a moment too early).
+            self._crashed(request, "soffice died")
+            raise OfficeCrashed("soffice exited while working: %s"
+                                % reply.get("message", ""))
         return reply
+
+    def _crashed(self, request, why):
+        """Kill what is left, and forget the document's lock file: the
+        dead soffice cannot remove it, and the next instance would refuse
+        to open a locked document (load returns None: Fault 4 for a valid
+        document on the retry)."""
+        self._kill_processes()
+        self._set_state(BROKEN, why)
+        remove_lock_files(request.get("input"))
 
     def _call_watched(self, request, timeout):
         """The worker's reply, watching soffice's CPU while waiting:
@@ -207,3 +221,16 @@ class OfficeEntry:
                 used = watch.sample()
                 if used is not None:
                     raise _TaskStalled(used)
+
+
+def remove_lock_files(input_path):
+    """Remove LibreOffice's ``.~lock.NAME#`` files beside ``input_path``."""
+    if not input_path:
+        return
+    folder = os.path.dirname(input_path)
+    for lock_file in glob.glob(os.path.join(glob.escape(folder),
+                                            ".~lock.*#")):
+        try:
+            os.unlink(lock_file)
+        except OSError:
+            pass
