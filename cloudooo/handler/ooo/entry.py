@@ -192,13 +192,14 @@ class OfficeEntry:
         return reply
 
     def _crashed(self, request, why):
-        """Kill what is left, and forget the document's lock file: the
-        dead soffice cannot remove it, and the next instance would refuse
-        to open a locked document (load returns None: Fault 4 for a valid
-        document on the retry)."""
+        """Kill what is left, and forget the lock files of the document and
+        of its output: the dead soffice cannot remove them, and the next
+        instance would refuse a locked file (a load returning None, a store
+        failing with "Abort": Fault 4 for a valid document on the retry)."""
         self._kill_processes()
         self._set_state(BROKEN, why)
-        remove_lock_files(request.get("input"))
+        for path in (request.get("input"), request.get("output")):
+            remove_lock_files(path)
 
     def _call_watched(self, request, timeout):
         """The worker's reply, watching soffice's CPU while waiting:

@@ -152,9 +152,31 @@ class OfficePool:
     # -- hand-out -----------------------------------------------------------
 
     def acquire(self, timeout=None):
-        """The next idle instance, first come first served."""
+        """The next running instance, first come first served.  One that
+        cannot be started (killed while starting) goes to maintenance and
+        the request waits for another, within the same queue_timeout."""
         timeout = self.settings.queue_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
+        while True:
+            entry = self._acquire_idle(deadline, timeout)
+            try:
+                self._ensure_running(entry)
+            except WorkerLost as error:
+                logger.error("%s failed to start for a request: %s",
+                             entry.name, error)
+                self._maintain(entry, "start failed", lambda: entry.recover(
+                    "failed start"))
+                with self._condition:
+                    self._busy_count -= 1
+                    self._condition.notify_all()
+                continue
+            except BaseException:
+                self._hand_back(entry)
+                raise
+            return entry
+
+    def _acquire_idle(self, deadline, timeout):
+        """The first idle entry, once this request's turn has come."""
         with self._condition:
             ticket = next(self._tickets)
             self._waiting.append(ticket)
@@ -177,11 +199,6 @@ class OfficePool:
             finally:
                 self._waiting.remove(ticket)
                 self._condition.notify_all()
-        try:
-            self._ensure_running(entry)
-        except BaseException:
-            self._hand_back(entry)
-            raise
         return entry
 
     def _ensure_running(self, entry):
