@@ -77,6 +77,14 @@ def make_app(global_conf, **local_conf):
                 logger.exception("stopping handler %s failed", handler.name)
         del started[:]
 
+    def interrupt_handlers():
+        for handler in started:
+            try:
+                handler.interrupt()
+            except Exception:
+                logger.exception("interrupting handler %s failed",
+                                 handler.name)
+
     try:
         for name in sorted(used, key=list(handlers).index):
             handlers[name].start()
@@ -89,7 +97,8 @@ def make_app(global_conf, **local_conf):
         max_compression_ratio=settings.max_compression_ratio)
     manager = Manager(registry, handlers, granulator_class)
     app = XmlRpcApplication(manager, settings.max_request_size,
-                            on_close=stop_handlers)
+                            on_close=stop_handlers,
+                            on_interrupt=interrupt_handlers)
     app.settings = settings
     app.handlers = handlers
     # A server run by pserve has no other hook to stop soffice at exit;

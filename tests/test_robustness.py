@@ -313,3 +313,54 @@ def test_kill_9_under_load_never_blames_a_valid_document(make_server):
     assert faults == [], faults
     assert "crashed during" in server.log()
     assert_whole(server, 2)
+
+
+# -- SIGHUP with requests in flight (section 6) -----------------------------
+
+DRAIN_SECONDS = 10
+
+
+def test_sighup_during_a_stalled_request(make_server):
+    # Neither the stall watch nor timeout_response may answer first: the
+    # drain must, by itself.
+    server = make_server(daemon=True, office_pool_size=2, stall_seconds=120,
+                         timeout_response=240)
+    daemon_pid = server.pid
+    children = server.children()
+    proxy_stalled = bounded_proxy(server, DRAIN_SECONDS * 3)
+    proxy_working = bounded_proxy(server, DRAIN_SECONDS * 3)
+
+    def outcome(proxy, data):
+        try:
+            return unb64(proxy.convertFile(b64(data), "fodt", "pdf"))[:5]
+        except xmlrpc.client.Fault as fault:
+            return (fault.faultCode, fault.faultString)
+
+    with concurrent.futures.ThreadPoolExecutor(2) as executor:
+        stalled = executor.submit(outcome, proxy_stalled, long_document())
+        wait_for(lambda: any(psutil.Process(pid).cpu_percent(0.2) > 20
+                             for pid in server.office_pids()), 30,
+                 "a soffice busy converting")
+        [victim] = [pid for pid in server.office_pids()
+                    if psutil.Process(pid).cpu_percent(0.2) > 20] or \
+            server.office_pids()[:1]
+        os.kill(victim, signal.SIGSTOP)
+        working = executor.submit(outcome, proxy_working,
+                                  long_document(1500))
+        wait_for(lambda: any(psutil.Process(pid).cpu_percent(0.2) > 20
+                             for pid in server.office_pids()
+                             if pid != victim), 30, "the other one busy")
+        os.kill(daemon_pid, signal.SIGHUP)
+        stalled_outcome = stalled.result(timeout=DRAIN_SECONDS * 3)
+        working_outcome = working.result(timeout=DRAIN_SECONDS * 3)
+    assert stalled_outcome == (2, "the server is stopping")
+    assert working_outcome == PDF_MAGIC  # answered, not dropped
+    wait_for(lambda: not psutil.pid_exists(daemon_pid), 15, "daemon exit")
+    _gone, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == []
+    assert not server.pid_path.exists()
+    server.pid = None
+    log = server.log()
+    assert "internal error" not in log and "Traceback" not in log, log
+    assert "interrupting" in log
+    assert os.listdir(server.tmp_path) == []

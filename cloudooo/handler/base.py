@@ -21,6 +21,11 @@ class Handler:
     def stop(self):
         """Release every resource and child process."""
 
+    def interrupt(self):
+        """The server is stopping and its drain time runs out: make the
+        work in flight end now, raising ServerStopping to its requests.
+        Must be safe to call from another thread than the requests'."""
+
     def convert(self, data, source_format, destination_format, zip=False,
                 refresh=False, conversion_kw=None):
         """Return the converted document as bytes (a zip of the output

@@ -100,6 +100,12 @@ class OfficeEntry:
         self.office.stop()
         self._set_state(STOPPED)
 
+    def interrupt(self):
+        """Kill the processes under a running task, from another thread
+        (server stopping): the task ends as after a crash."""
+        self.worker.interrupt()
+        self.office.interrupt()
+
     def _kill_processes(self):
         self.worker.kill()
         self.office.kill()

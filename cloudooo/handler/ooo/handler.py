@@ -94,6 +94,11 @@ class OfficeHandler(Handler):
             self.pool.stop()
             self.pool = None
 
+    def interrupt(self):
+        pool = self.pool
+        if pool is not None:
+            pool.interrupt()
+
     # -- the handler contract -----------------------------------------------
 
     def convert(self, data, source_format, destination_format, zip=False,

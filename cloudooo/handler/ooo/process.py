@@ -115,6 +115,14 @@ class ChildProcess:
         popen.wait()
         self._close_pipes(popen)
 
+    def interrupt(self):
+        """SIGKILL sent from another thread than the one using this child:
+        nothing is reaped or closed here; the user's next read sees the end
+        of the pipe and cleans up as after a crash."""
+        popen = self.popen
+        if popen is not None and popen.poll() is None:
+            self._signal_group(popen, signal.SIGKILL)
+
     @staticmethod
     def _signal_group(popen, signum):
         try:
