@@ -364,3 +364,74 @@ def test_sighup_during_a_stalled_request(make_server):
     assert "internal error" not in log and "Traceback" not in log, log
     assert "interrupting" in log
     assert os.listdir(server.tmp_path) == []
+
+
+# -- a 1 GB zip bomb (section 3, what test_security_linkcheck leaves out) ----
+
+GIGABYTE = 1024 ** 3
+BOMB_RSS_ALLOWANCE = 100 * 1024 * 1024
+
+
+def bomb_package(small_files, bomb_name, head=b""):
+    """A zip whose ``bomb_name`` inflates to 1 GB: ``head``, then spaces,
+    deflated chunk by chunk as the member is written (zlib streaming: the
+    gigabyte never exists anywhere)."""
+    import io
+    import zipfile
+    buffer = io.BytesIO()
+    chunk = b" " * (1024 * 1024)
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED,
+                         compresslevel=1) as archive:
+        for name, data in small_files.items():
+            archive.writestr(name, data)
+        with archive.open(bomb_name, "w", force_zip64=True) as member:
+            member.write(head)
+            for _index in range(GIGABYTE // len(chunk)):
+                member.write(chunk)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def bombs():
+    from tests import odt_fixtures
+    odt = bomb_package(
+        {"mimetype": documents.ODT_MIMETYPE,
+         "META-INF/manifest.xml": odt_fixtures.manifest_xml(["content.xml"])},
+        "content.xml", b'<?xml version="1.0"?>\n<office:document-content '
+        b'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+        b'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0">'
+        b'<office:body><office:text><text:p>')
+    docx = bomb_package(
+        {"[Content_Types].xml": b'<?xml version="1.0"?><Types xmlns="http:'
+         b'//schemas.openxmlformats.org/package/2006/content-types"/>'},
+        "word/document.xml")
+    return {"odt": odt, "docx": docx}
+
+
+def test_gigabyte_bomb_gets_fault_2_at_once_with_bounded_memory(server,
+                                                                bombs):
+    from tests.test_security_linkcheck import RssWatch
+    offices = server.office_pids()
+    # The bound only keeps a regression from hanging the suite: a bomb that
+    # reached LibreOffice would take minutes.
+    proxy = bounded_proxy(server, 60)
+    odt, docx = b64(bombs["odt"]), b64(bombs["docx"])
+    assert len(bombs["odt"]) < 16 * 1024 * 1024
+    calls = (lambda: proxy.convertFile(odt, "odt", "pdf"),
+             lambda: proxy.convertFile(docx, "docx", "pdf"),
+             lambda: proxy.updateFileMetadata(odt, "odt", {"Title": "x"}),
+             lambda: proxy.getTableItemList(odt, "odt"))
+    for call in calls:
+        # Each bomb against the RSS just before it: what it costs, not what
+        # the allocator kept of the earlier ones.
+        with RssWatch(server.pid) as watch:
+            fault = fault_of(call)
+        assert fault.faultCode == 2, fault.faultString
+        assert "document expands beyond" in fault.faultString
+        assert watch.peak - watch.idle < BOMB_RSS_ALLOWANCE, \
+            "server RSS grew by %d MB" % ((watch.peak - watch.idle) >> 20)
+    status, _response, message = proxy.run_convert("bomb.odt", odt)
+    assert status == 402 and "document expands beyond" in message
+    # LibreOffice never saw a byte of it: no instance was replaced.
+    assert server.office_pids() == offices
+    assert os.listdir(server.tmp_path) == []
