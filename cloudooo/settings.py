@@ -77,6 +77,17 @@ non_negative_float = ranged(float, 0)
 port_number = ranged(int, 1, 65535)
 
 
+def one_of(*words):
+    """A converter accepting only ``words`` (case-insensitive)."""
+    def convert(value):
+        word = str(value).strip().lower()
+        if word not in words:
+            raise ValueError("must be one of %s, got %r"
+                             % (" | ".join(words), value))
+        return word
+    return convert
+
+
 def optional_str(value):
     value = str(value).strip()
     return value or None
@@ -144,6 +155,14 @@ SETTINGS_TABLE = (
      "together; beyond, Fault 2 'document expands beyond ...'"),
     ("max_compression_ratio", positive_int, 200,
      "largest unpacked/packed size ratio of a zip member over 1 MB"),
+    # -- operations: request log, /ready, stopping (cloudooo.ops) --
+    ("log_format", one_of("text", "json"), "text",
+     "log lines as text, or as JSON lines for log shippers"),
+    ("ready_queue_limit", non_negative_int, 0,
+     "GET /ready answers 503 from this many queued requests (0 = never)"),
+    ("drain_notice_seconds", non_negative_float, 0.0,
+     "after a stop signal, keep serving this long with /ready at 503 so "
+     "a load balancer moves work away, then drain (a 2nd signal skips it)"),
     # Stalls: an office task during which soffice stops using the CPU.
     ("stall_seconds", non_negative_float, 15.0,
      "seconds an office task may go with soffice (almost) idle before it "

@@ -57,6 +57,10 @@ class OfficeEntry:
         self.state = STOPPED
         self.task_count = 0
         self.last_used = time.monotonic()
+        # For operators: what broke it last ("crash" or "timeout"), and why
+        # it was last restarted (set by the pool).
+        self.broken_by = None
+        self.last_restart_cause = None
 
     def __repr__(self):
         return "<OfficeEntry %d port %d %s pid %s>" % (
@@ -168,6 +172,8 @@ class OfficeEntry:
         except _TaskStalled as stall:
             pid = self.office.pid
             self._kill_processes()
+            # Counted with the timeouts: a stall is one, caught earlier.
+            self.broken_by = "timeout"
             self._set_state(BROKEN, "stalled")
             raise OfficeStalled(
                 "LibreOffice stalled: soffice pid %s used %.2f s of CPU in "
@@ -177,6 +183,7 @@ class OfficeEntry:
         except WorkerTimeout:
             pid = self.office.pid
             self._kill_processes()
+            self.broken_by = "timeout"
             self._set_state(BROKEN, "stalled")
             raise OfficeStalled("LibreOffice did not finish within "
                                 "timeout_response = %s s (soffice pid %s "
@@ -203,6 +210,7 @@ class OfficeEntry:
         instance would refuse a locked file (a load returning None, a store
         failing with "Abort": Fault 4 for a valid document on the retry)."""
         self._kill_processes()
+        self.broken_by = "crash"
         self._set_state(BROKEN, why)
         for path in (request.get("input"), request.get("output")):
             remove_lock_files(path)
