@@ -39,6 +39,12 @@ def bounded_proxy(server, timeout=CLIENT_TIMEOUT_SECONDS):
                                      transport=TimeoutTransport(timeout))
 
 
+def full_log(server):
+    """The whole log (server.log() keeps only its end, which per-request
+    lines fill quickly)."""
+    return server.log_path.read_text(errors="replace")
+
+
 def fault_of(call):
     with pytest.raises(xmlrpc.client.Fault) as caught:
         call()
@@ -108,7 +114,7 @@ def legacy_wrong_type_calls(proxy, document):
 def test_wrong_argument_types_get_fault_2_naming_the_argument(server):
     proxy = server.proxy()
     document = b64(documents.fodt(text="typed"))
-    tracebacks_before = server.log().count("Traceback")
+    tracebacks_before = full_log(server).count("Traceback")
     for call, argument in wrong_type_calls(proxy, document):
         fault = fault_of(call)
         assert fault.faultCode == 2, (argument, fault.faultString)
@@ -119,7 +125,7 @@ def test_wrong_argument_types_get_fault_2_naming_the_argument(server):
         assert argument in message.splitlines()[-1], message
         assert message.splitlines()[-1].startswith("InvalidRequest:")
     # Client mistakes are no internal errors: nothing logged as one.
-    assert server.log().count("Traceback") == tracebacks_before
+    assert full_log(server).count("Traceback") == tracebacks_before
     # Right types still work, 0/1 flags of old clients included.
     assert proxy.getAllowedExtensionList({"extension": "odt"}) != [("", "")]
     converted = proxy.convertFile(document, "fodt", "odt", 0, 0)
@@ -167,7 +173,7 @@ def test_stalled_office_is_killed_long_before_timeout_response(make_server):
     fault = fault_of(lambda: server.proxy().convertFile(b64(data), "fodt",
                                                         "pdf"))
     assert fault.faultCode == 9, fault.faultString
-    assert "LibreOffice stalled" in server.log()
+    assert "LibreOffice stalled" in full_log(server)
     assert_whole(server, 1)
 
 
@@ -207,7 +213,7 @@ def test_tiny_data_background_page_converts_and_frees_the_instance(
     assert unb64(proxy.convertFile(b64(small_document()), "fodt", "pdf")) \
         .startswith(PDF_MAGIC)
     assert server.office_pids() == [office_pid]
-    assert "enlarged 1 tiny background image" in server.log()
+    assert "enlarged 1 tiny background image" in full_log(server)
 
 
 def test_tiny_background_file_of_a_zipped_page(make_server):
@@ -226,7 +232,7 @@ def test_tiny_background_file_of_a_zipped_page(make_server):
     proxy = bounded_proxy(server)
     pdf = unb64(proxy.convertFile(b64(buffer.getvalue()), "zip", "pdf"))
     assert pdf.startswith(PDF_MAGIC)
-    assert "enlarged a tiny background image file" in server.log()
+    assert "enlarged a tiny background image file" in full_log(server)
 
 
 def test_only_background_images_are_enlarged():
@@ -311,7 +317,7 @@ def test_kill_9_under_load_never_blames_a_valid_document(make_server):
     assert len(killed) >= 3, "too few kills landed during the load"
     assert [fault for fault in faults if fault[2] == 4] == [], faults
     assert faults == [], faults
-    assert "crashed during" in server.log()
+    assert "crashed during" in full_log(server)
     assert_whole(server, 2)
 
 
@@ -360,7 +366,7 @@ def test_sighup_during_a_stalled_request(make_server):
     assert alive == []
     assert not server.pid_path.exists()
     server.pid = None
-    log = server.log()
+    log = full_log(server)
     assert "internal error" not in log and "Traceback" not in log, log
     assert "interrupting" in log
     assert os.listdir(server.tmp_path) == []
@@ -434,4 +440,49 @@ def test_gigabyte_bomb_gets_fault_2_at_once_with_bounded_memory(server,
     assert status == 402 and "document expands beyond" in message
     # LibreOffice never saw a byte of it: no instance was replaced.
     assert server.office_pids() == offices
+    assert os.listdir(server.tmp_path) == []
+
+
+def test_sighup_during_a_long_ffmpeg_conversion(make_server, tmp_path):
+    import subprocess
+    video = tmp_path / "long.mpg"
+    # Two minutes of 640x480: seconds to make as MPEG-1, minutes as WebM.
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc=duration=120:size=640x480:rate=25",
+                    "-c:v", "mpeg1video", "-q:v", "8", str(video)],
+                   check=True, timeout=120)
+    server = make_server(daemon=True, office_pool_size=1)
+    daemon_pid = server.pid
+    proxy = bounded_proxy(server, DRAIN_SECONDS * 3)
+
+    def ffmpeg_pids():
+        pids = []
+        for child in server.children():
+            try:
+                if child.name() == "ffmpeg":
+                    pids.append(child.pid)
+            except psutil.NoSuchProcess:
+                pass
+        return pids
+
+    def outcome():
+        try:
+            return proxy.convertFile(b64(video.read_bytes()), "mpg", "webm")
+        except xmlrpc.client.Fault as fault:
+            return (fault.faultCode, fault.faultString)
+
+    with concurrent.futures.ThreadPoolExecutor(1) as executor:
+        future = executor.submit(outcome)
+        wait_for(ffmpeg_pids, 30, "ffmpeg running")
+        children = server.children()
+        os.kill(daemon_pid, signal.SIGHUP)
+        result = future.result(timeout=DRAIN_SECONDS * 3)
+    assert result == (2, "the server is stopping")
+    wait_for(lambda: not psutil.pid_exists(daemon_pid), 15, "daemon exit")
+    _gone, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == []
+    server.pid = None
+    log = full_log(server)
+    assert "Traceback" not in log, log[-3000:]
+    assert "interrupting ffmpeg" in log
     assert os.listdir(server.tmp_path) == []

@@ -7,12 +7,16 @@ and on format names that are lower-case extensions without a dot (``odt``,
 anything a client caused; the XML-RPC layer turns them into Faults.
 """
 
+from cloudooo.util import RunningCommands
+
 
 class Handler:
     name = "base"
 
     def __init__(self, settings):
         self.settings = settings
+        # Tools run through run_command(..., running=...), ended by a stop.
+        self.running_commands = RunningCommands()
 
     def start(self):
         """Start long-lived resources (the office pool).  Must be quick to
@@ -25,6 +29,7 @@ class Handler:
         """The server is stopping and its drain time runs out: make the
         work in flight end now, raising ServerStopping to its requests.
         Must be safe to call from another thread than the requests'."""
+        self.running_commands.interrupt()
 
     def convert(self, data, source_format, destination_format, zip=False,
                 refresh=False, conversion_kw=None):

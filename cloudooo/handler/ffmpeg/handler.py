@@ -164,7 +164,8 @@ class FFmpegHandler(Handler):
         """run_command with our environment, in the request's directory."""
         logger.debug("running %s", argv)
         return run_command(argv, timeout,
-                           env=child_environment(self.settings.env), cwd=path)
+                           env=child_environment(self.settings.env), cwd=path,
+                           running=self.running_commands)
 
 
 def check_data(data):

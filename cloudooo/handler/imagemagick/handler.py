@@ -344,7 +344,8 @@ class ImageMagickHandler(Handler):
         logger.debug("running %s", argv)
         try:
             return run_command(argv, self.settings.tool_timeout,
-                               env=self._env(path), cwd=path)
+                               env=self._env(path), cwd=path,
+                               running=self.running_commands)
         except ConversionError as error:
             message = str(error)
             if message.endswith(": "):

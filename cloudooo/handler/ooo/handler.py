@@ -95,6 +95,7 @@ class OfficeHandler(Handler):
             self.pool = None
 
     def interrupt(self):
+        super().interrupt()
         pool = self.pool
         if pool is not None:
             pool.interrupt()

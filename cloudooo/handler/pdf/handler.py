@@ -125,7 +125,8 @@ class PDFHandler(Handler):
         logger.debug("running %s", argv)
         return run_command(argv, self.settings.tool_timeout,
                            env=child_environment(self.settings.env),
-                           cwd=path, input_bytes=input_bytes, tool=tool)
+                           cwd=path, input_bytes=input_bytes, tool=tool,
+                           running=self.running_commands)
 
 
 def check_source(data, source_format):
