@@ -4,8 +4,9 @@ convert|formats|metadata`` (``cloudooo.ops.client``).
 
 Signal handlers only record the signal (as gunicorn's arbiter does); the
 serving loop notices it, stops accepting, lets requests in flight finish
-(up to a grace period), then stops every handler and its child processes.
-SIGHUP, SIGTERM, SIGINT and SIGQUIT all mean "stop".
+(up to a grace period), interrupts those still running so that they answer
+with the "server stopping" Fault within it, then stops every handler and its
+child processes.  SIGHUP, SIGTERM, SIGINT and SIGQUIT all mean "stop".
 """
 
 import argparse
@@ -20,6 +21,9 @@ logger = logging.getLogger("cloudooo.cli")
 
 STOP_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 DRAIN_GRACE_SECONDS = 10.0
+# The end of the drain time kept to interrupt what still runs and send
+# those requests their "server stopping" Fault.
+INTERRUPT_MARGIN_SECONDS = 2.5
 LOOP_TICK_SECONDS = 0.2
 
 
@@ -234,19 +238,39 @@ class Server:
                            use_poll=True, count=1)
 
     def _drain(self, loop_map):
-        """Stop accepting; answer what is in flight; then stop handlers."""
+        """Stop accepting; answer what is in flight; interrupt what is still
+        running near the end of the drain time (its requests get the
+        "server stopping" Fault); then stop handlers."""
         from waitress import wasyncore
         self.app.refusing = True
-        self.waitress.close()
+        self._stop_listening()
         deadline = time.monotonic() + DRAIN_GRACE_SECONDS
+        interrupt_at = deadline - INTERRUPT_MARGIN_SECONDS
+        interrupted = False
         while time.monotonic() < deadline and (
                 self.app.in_flight or _pending_output(loop_map)):
+            if not interrupted and self.app.in_flight and \
+                    time.monotonic() >= interrupt_at:
+                logger.warning("%d request(s) still running: interrupting "
+                               "them", self.app.in_flight)
+                self.app.interrupt()
+                interrupted = True
             wasyncore.loop(timeout=LOOP_TICK_SECONDS, map=loop_map,
                            use_poll=True, count=1)
         self.app.close()
         self.waitress.task_dispatcher.shutdown(timeout=1)
         for channel in list(loop_map.values()):
             channel.close()
+
+    def _stop_listening(self):
+        """Close the listening socket only.  waitress's own close() also
+        closes the trigger by which a request thread wakes the loop to send
+        its answer: the answers of the drain would fail with EBADF."""
+        from waitress import wasyncore
+        if hasattr(self.waitress, "trigger"):
+            wasyncore.dispatcher.close(self.waitress)
+        else:  # several listening sockets: each is its own dispatcher
+            self.waitress.close()
 
 
 def _pending_output(loop_map):
