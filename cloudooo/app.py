@@ -85,6 +85,14 @@ def make_app(global_conf, **local_conf):
                 logger.exception("stopping handler %s failed", handler.name)
         del started[:]
 
+    def interrupt_handlers():
+        for handler in started:
+            try:
+                handler.interrupt()
+            except Exception:
+                logger.exception("interrupting handler %s failed",
+                                 handler.name)
+
     try:
         for name in sorted(used, key=list(handlers).index):
             handlers[name].start()
@@ -98,6 +106,7 @@ def make_app(global_conf, **local_conf):
     manager = Manager(registry, handlers, granulator_class)
     app = OpsApplication(manager, settings.max_request_size,
                          on_close=stop_handlers,
+                         on_interrupt=interrupt_handlers,
                          metrics=ServerMetrics(handlers))
     app.settings = settings
     app.handlers = handlers

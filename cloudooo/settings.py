@@ -181,6 +181,11 @@ SETTINGS_TABLE = (
      "with sandbox = bwrap, where each sandbox has a user of its own)"),
     ("sandbox_read_only_paths", aslist, [],
      "more host paths children may read (tools installed outside /usr)"),
+    # Stalls: an office task during which soffice stops using the CPU.
+    ("stall_seconds", non_negative_float, 15.0,
+     "seconds an office task may go with soffice (almost) idle before it "
+     "is a stall: killed, Fault 8 (0 = no stall watch, only "
+     "timeout_response)"),
 )
 
 SETTINGS_BY_NAME = {row[0]: row for row in SETTINGS_TABLE}

@@ -12,7 +12,7 @@ import os
 
 
 from cloudooo.sandbox import Sandbox, limits_from_settings
-from cloudooo.util import run_command
+from cloudooo.util import RunningCommands, run_command
 
 
 class Handler:
@@ -24,6 +24,8 @@ class Handler:
     def __init__(self, settings):
         self.settings = settings
         self._sandbox = None
+        # Tools run through run_command(..., running=...), ended by a stop.
+        self.running_commands = RunningCommands()
 
     @property
     def sandbox(self):
@@ -44,7 +46,8 @@ class Handler:
                 self.settings, self.settings.sandbox_tool_memory_limit))
         return run_command(wrapped, timeout, env=self.sandbox.environment(
             env, self.settings.env), cwd=path, input_bytes=input_bytes,
-            tool=tool or os.path.basename(argv[0]))
+            tool=tool or os.path.basename(argv[0]),
+            running=self.running_commands)
 
     def start(self):
         """Start long-lived resources (the office pool).  Must be quick to
@@ -52,6 +55,12 @@ class Handler:
 
     def stop(self):
         """Release every resource and child process."""
+
+    def interrupt(self):
+        """The server is stopping and its drain time runs out: make the
+        work in flight end now, raising ServerStopping to its requests.
+        Must be safe to call from another thread than the requests'."""
+        self.running_commands.interrupt()
 
     def convert(self, data, source_format, destination_format, zip=False,
                 refresh=False, conversion_kw=None):

@@ -7,6 +7,7 @@ a planned recycle keeps the profile, a crash wipes it, a stall kills first.
 """
 
 import contextlib
+import glob
 import logging
 import os
 import shutil
@@ -18,6 +19,8 @@ from cloudooo.handler.ooo.process import (WORKER_SCRIPT, OfficeProcess,
                                           UnoWorkerProcess, WorkerLost,
                                           WorkerTimeout,
                                           terminate_orphans_on_port)
+from cloudooo.handler.ooo.watchdog import (SAMPLE_SECONDS, StallWatch,
+                                           process_tree_cpu_seconds)
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +39,12 @@ class OfficeCrashed(Exception):
 
 
 class OfficeStalled(Exception):
-    """A task ran past its time limit; soffice was killed."""
+    """A task ran past its time limit, or its soffice stopped working
+    (no CPU for ``stall_seconds``); soffice was killed."""
+
+
+class _TaskStalled(Exception):
+    """Raised by the watch inside run(): CPU seconds used in the window."""
 
 
 class OfficeEntry:
@@ -133,6 +141,12 @@ class OfficeEntry:
         shutil.rmtree(self.tmp_path, ignore_errors=True)
         self._set_state(STOPPED)
 
+    def interrupt(self):
+        """Kill the processes under a running task, from another thread
+        (server stopping): the task ends as after a crash."""
+        self.worker.interrupt()
+        self.office.interrupt()
+
     def _kill_processes(self):
         if self.office.pid is not None:
             # Remembered for the restart's log line, once it is gone.
@@ -204,14 +218,26 @@ class OfficeEntry:
     def run(self, request, timeout):
         """Send one task to the worker; return the reply dict.
 
-        Raises OfficeStalled after ``timeout`` seconds and OfficeCrashed when
-        soffice or the bridge died; in both cases the processes are already
-        killed and the entry is BROKEN until recovered.
+        Raises OfficeStalled after ``timeout`` seconds or when soffice stops
+        using the CPU for ``stall_seconds``, and OfficeCrashed when soffice
+        or the bridge died; in every case the processes are already killed
+        and the entry is BROKEN until recovered.
         """
         self.task_count += 1
         self.last_used = time.monotonic()
         try:
-            reply = self.worker.call(request, timeout)
+            reply = self._call_watched(request, timeout)
+        except _TaskStalled as stall:
+            pid = self.office.pid
+            self._kill_processes()
+            # Counted with the timeouts: a stall is one, caught earlier.
+            self.broken_by = "timeout"
+            self._set_state(BROKEN, "stalled")
+            raise OfficeStalled(
+                "LibreOffice stalled: soffice pid %s used %.2f s of CPU in "
+                "stall_seconds = %s s while working on this document; it "
+                "was killed" % (pid, stall.args[0],
+                                self.settings.stall_seconds))
         except WorkerTimeout:
             pid = self.office.pid
             self._kill_processes()
@@ -221,15 +247,63 @@ class OfficeEntry:
                                 "timeout_response = %s s (soffice pid %s "
                                 "was killed)" % (timeout, pid))
         except WorkerLost as error:
-            self._kill_processes()
-            self.broken_by = "crash"
-            self._set_state(BROKEN, "worker lost")
+            self._crashed(request, "worker lost")
             raise OfficeCrashed(str(error))
         finally:
             self.last_used = time.monotonic()
         if not reply.get("ok") and reply.get("kind") == "disposed":
-            self._kill_processes()
-            self.broken_by = "crash"
-            self._set_state(BROKEN, "disposed")
+            self._crashed(request, "disposed")
             raise OfficeCrashed(reply.get("message", "connection lost"))
+        if not reply.get("ok") and not self.office.is_running():
+            # The document was not to blame: soffice died under it (the
+            # worker's own check may have come a moment too early).
+            self._crashed(request, "soffice died")
+            raise OfficeCrashed("soffice exited while working: %s"
+                                % reply.get("message", ""))
         return reply
+
+    def _crashed(self, request, why):
+        """Kill what is left, and forget the lock files of the document and
+        of its output: the dead soffice cannot remove them, and the next
+        instance would refuse a locked file (a load returning None, a store
+        failing with "Abort": Fault 4 for a valid document on the retry)."""
+        self._kill_processes()
+        self.broken_by = "crash"
+        self._set_state(BROKEN, why)
+        for path in (request.get("input"), request.get("output")):
+            remove_lock_files(path)
+
+    def _call_watched(self, request, timeout):
+        """The worker's reply, watching soffice's CPU while waiting:
+        _TaskStalled when it stops working, WorkerTimeout after
+        ``timeout``."""
+        self.worker.send(request)
+        stall_seconds = self.settings.stall_seconds
+        if not stall_seconds or stall_seconds >= timeout:
+            return self.worker.receive(timeout)
+        deadline = time.monotonic() + timeout
+        watch = StallWatch(lambda: process_tree_cpu_seconds(
+            (self.office.pid, self.worker.pid)), stall_seconds)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WorkerTimeout("no answer within %.1f s" % timeout)
+            try:
+                return self.worker.receive(min(remaining, SAMPLE_SECONDS))
+            except WorkerTimeout:
+                used = watch.sample()
+                if used is not None:
+                    raise _TaskStalled(used)
+
+
+def remove_lock_files(input_path):
+    """Remove LibreOffice's ``.~lock.NAME#`` files beside ``input_path``."""
+    if not input_path:
+        return
+    folder = os.path.dirname(input_path)
+    for lock_file in glob.glob(os.path.join(glob.escape(folder),
+                                            ".~lock.*#")):
+        try:
+            os.unlink(lock_file)
+        except OSError:
+            pass

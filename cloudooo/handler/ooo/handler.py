@@ -25,6 +25,8 @@ from cloudooo.handler.ooo.sniff import OFFICE_KINDS, sniff_bytes
 from cloudooo.handler.ooo import filters, linkcheck
 from cloudooo.handler.ooo import options as export_options
 from cloudooo.handler.ooo import protected
+from cloudooo.handler.ooo.backgrounds import (
+    enlarge_tiny_backgrounds, enlarge_tiny_backgrounds_in_folder)
 from cloudooo.handler.ooo.filters import FilterCatalogue, file_extension
 from cloudooo.handler.ooo.pool import OfficePool
 from cloudooo.handler.ooo.process import find_uno_python
@@ -98,6 +100,12 @@ class OfficeHandler(Handler):
         if self.pool is not None:
             self.pool.stop()
             self.pool = None
+
+    def interrupt(self):
+        super().interrupt()
+        pool = self.pool
+        if pool is not None:
+            pool.interrupt()
 
     # -- the handler contract -----------------------------------------------
 
@@ -235,6 +243,7 @@ class OfficeHandler(Handler):
         if extension == "zip":
             path = unpack_html_zip(data, input_dir, budget)
             linkcheck.check_folder(input_dir, budget)
+            enlarge_tiny_backgrounds_in_folder(input_dir)
             return {"input": path, "load_options": dict(
                 filters.LOAD_OPTIONS_BY_SOURCE_EXTENSION["html"])}
         elif extension in ("csv", "tsv"):
@@ -247,7 +256,8 @@ class OfficeHandler(Handler):
         else:
             path = os.path.join(input_dir, "document." + extension)
             with open(path, "wb") as stream:
-                stream.write(data)
+                stream.write(enlarge_tiny_backgrounds(data)
+                             if extension in HTML_EXTENSIONS else data)
             if extension == "pdf" or misnamed == "pdf":
                 # LibreOffice 7.4's PDF import takes no password.
                 path = readable_pdf(path, password, self)

@@ -118,6 +118,14 @@ class ChildProcess:
         popen.wait()
         self._close_pipes(popen)
 
+    def interrupt(self):
+        """SIGKILL sent from another thread than the one using this child:
+        nothing is reaped or closed here; the user's next read sees the end
+        of the pipe and cleans up as after a crash."""
+        popen = self.popen
+        if popen is not None and popen.poll() is None:
+            self._signal_group(popen, signal.SIGKILL)
+
     @staticmethod
     def _signal_group(popen, signum):
         try:
@@ -290,13 +298,24 @@ class UnoWorkerProcess(ChildProcess):
 
     def call(self, request, timeout):
         """Send one request; return the reply dict or raise WorkerLost."""
-        if not self.is_running():
+        self.send(request)
+        return self.receive(timeout)
+
+    def send(self, request):
+        """Send one request without waiting for its reply."""
+        popen = self.popen
+        if popen is None or popen.poll() is not None:
             raise WorkerLost("uno worker is not running")
         try:
-            self.popen.stdin.write(json.dumps(request).encode() + b"\n")
-            self.popen.stdin.flush()
-        except (BrokenPipeError, OSError) as error:
+            popen.stdin.write(json.dumps(request).encode() + b"\n")
+            popen.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError) as error:
             raise WorkerLost("uno worker pipe closed: %s" % error)
+
+    def receive(self, timeout):
+        """The reply to the request sent, waiting up to ``timeout`` seconds
+        (WorkerTimeout then, and a later receive() goes on waiting for the
+        same reply)."""
         return self._read_message(timeout)
 
     def _read_message(self, timeout):
@@ -304,9 +323,12 @@ class UnoWorkerProcess(ChildProcess):
             return self._reader.read(timeout)
         except WorkerTimeout:
             raise
-        except WorkerLost as error:
-            raise WorkerLost("uno worker: %s (exit code %s)"
-                             % (error, self.popen.poll()))
+        except (WorkerLost, OSError, ValueError) as error:
+            # Another thread may have killed and reaped the worker meanwhile
+            # (the server stopping): self.popen is None then.
+            popen = self.popen
+            raise WorkerLost("uno worker: %s (exit code %s)" % (
+                error, popen.poll() if popen is not None else "unknown"))
 
 
 def find_uno_python(configured, office_binary_path):

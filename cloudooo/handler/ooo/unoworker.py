@@ -314,6 +314,16 @@ class Office:
         self.service_manager = self.context.ServiceManager
         self.desktop = self._create("com.sun.star.frame.Desktop")
 
+    def bridge_alive(self):
+        """Whether soffice still answers.  A load that fails because soffice
+        died under it may come back as None, not as DisposedException
+        (seen under kill -9): a crash must not pass for a bad document."""
+        try:
+            self.desktop.getName()
+            return True
+        except Exception:
+            return False
+
     def _create(self, name):
         return self.service_manager.createInstanceWithContext(
             name, self.context)
@@ -598,6 +608,11 @@ def serve(office):
             result = getattr(office, operation)(request)
             reply({"ok": True, "result": result})
         except LoadError as error:
+            if not office.bridge_alive():
+                reply({"ok": False, "kind": "disposed",
+                       "message": "LibreOffice connection lost while "
+                       "loading the document"})
+                return 3
             reply({"ok": False, "kind": "load", "message": str(error)})
         except UnsupportedExport as error:
             reply({"ok": False, "kind": "unsupported", "message": str(error)})
@@ -616,6 +631,11 @@ def serve(office):
             traceback.print_exc()
             message = getattr(error, "Message", None) or str(error) \
                 or type(error).__name__
+            if not office.bridge_alive():
+                reply({"ok": False, "kind": "disposed",
+                       "message": "LibreOffice connection lost: %s"
+                       % message})
+                return 3
             reply({"ok": False, "kind": "error", "message": message})
     return 0
 
