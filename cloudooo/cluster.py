@@ -314,6 +314,26 @@ class ServerChild:
             except ProcessLookupError:
                 pass
 
+    def remove_request_files(self):
+        """What a server killed mid-request left in its tmp/: nobody uses
+        that working path while it is down."""
+        tmp_path = self.plan.working_path / "tmp"
+        try:
+            entries = list(tmp_path.iterdir())
+        except OSError:
+            return
+        for entry in entries:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                try:
+                    entry.unlink()
+                except OSError:
+                    pass
+        if entries:
+            logger.info("%s: removed %d request files left in %s",
+                        self.plan.name, len(entries), tmp_path)
+
     def is_ready(self):
         try:
             with urllib.request.urlopen(self.plan.ready_url, timeout=2):
@@ -450,6 +470,7 @@ class Cluster:
                     logger.warning("%s pid %d ended (%s)", server.plan.name,
                                    server.pid, describe_exit(code))
                     self._stop_orphans()
+                    server.remove_request_files()
                     delay = server.schedule_restart()
                     logger.info("%s: starting a replacement on port %d%s",
                                 server.plan.name, server.plan.port,
