@@ -191,11 +191,17 @@ def test_rolling_restart_and_crash_under_load(running_cluster):
                if entries[job.request_id]["server"] == "cloudooo2"
                and entries[job.request_id]["status"] != 200}
     assert set(failed) == cut_off
-    assert len(failed) <= cluster_process_maxconn(cluster_process)
+    # At most its slots (maxconn), plus what each client thread sent
+    # into the dying process's listen backlog in the few milliseconds
+    # before the kernel closed it (a connection accepted there is not
+    # refused, so not retried).
+    assert len(failed) <= cluster_process_maxconn(cluster_process) + 4
     for request_id, error in failed.items():
         assert isinstance(error, xmlrpc.client.ProtocolError), error
         assert error.errcode == 502
-        assert entries[request_id]["termination"][0] == "S"  # server side
+        # S: the server side ended it; H or D: the request had been sent
+        # on an established connection (a refused one would be SC, 503).
+        assert entries[request_id]["termination"][:2] in ("SH", "SD")
     # Everything HAProxy sent cloudooo2 is either in its request log
     # (answered) or among those failures.
     second_log = cluster_process.server_log("cloudooo2")
