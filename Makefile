@@ -41,6 +41,7 @@ test: install
 
 bench: install
 	$(VENV)/bin/python bench/bench.py
+	$(VENV)/bin/python bench/cluster_bench.py
 
 clean:
 	rm -rf $(VENV) var *.egg-info

@@ -59,6 +59,10 @@ class ClusterProcess:
     def url(self):
         return "http://127.0.0.1:%d/RPC2" % self.port
 
+    @property
+    def pid(self):
+        return self.process.pid if self.process is not None else None
+
     def server_names(self):
         return ["cloudooo%d" % number
                 for number in range(1, self.server_count + 1)]
