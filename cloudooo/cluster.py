@@ -18,6 +18,9 @@ replacement starts the same way.  This process is the child subreaper of
 everything below it, so the soffice of a server killed outright comes back
 to us and is stopped by its PID.
 
+SIGUSR2 to the cluster restarts every server in turn that way, the next
+one only once HAProxy has its predecessor's replacement UP.
+
 SIGHUP, SIGTERM, SIGINT or SIGQUIT to the cluster stops HAProxy (soft stop:
 it finishes what is in flight) and every server (drain), then any process
 left below us.  A second signal skips the servers' drain notice.
@@ -29,6 +32,7 @@ import math
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -87,6 +91,32 @@ def find_haproxy(configured=None):
     raise ConfigurationError(
         "haproxy not found%s (on Debian: apt-get install haproxy)"
         % (" at %s" % configured if configured else ""))
+
+
+def haproxy_server_states(socket_path, backend=BACKEND_NAME):
+    """{server name: status (UP, DOWN, MAINT...)} from HAProxy's stats
+    socket ('show stat')."""
+    with socket.socket(socket.AF_UNIX) as connection:
+        connection.settimeout(10)
+        connection.connect(str(socket_path))
+        connection.sendall(b"show stat\n")
+        chunks = []
+        while True:
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    lines = b"".join(chunks).decode("utf-8", "replace").splitlines()
+    if not lines:
+        return {}
+    header = lines[0].lstrip("# ").split(",")
+    states = {}
+    for line in lines[1:]:
+        row = dict(zip(header, line.split(",")))
+        if row.get("pxname") == backend and \
+                row.get("svname") not in (None, "BACKEND"):
+            states[row["svname"]] = row.get("status", "")
+    return states
 
 
 def haproxy_seconds(value):
@@ -370,6 +400,13 @@ class Cluster:
         self.servers = [ServerChild(server) for server in plan.servers]
         self.haproxy = None
         self.stop_signals = 0
+        self.rolling_requested = False
+        # The servers still to restart in the rolling restart under way,
+        # the first one's pid when it was asked to stop, and by when its
+        # replacement must be UP.
+        self.rolling = []
+        self.rolling_pid = None
+        self.rolling_deadline = None
 
     def _on_signal(self, signum, _frame):
         self.stop_signals += 1
@@ -378,9 +415,13 @@ class Cluster:
             for server in self.servers:
                 server.signal(signal.SIGTERM)
 
+    def _on_rolling_signal(self, _signum, _frame):
+        self.rolling_requested = True
+
     def run(self):
         for signum in STOP_SIGNALS:
             signal.signal(signum, self._on_signal)
+        signal.signal(signal.SIGUSR2, self._on_rolling_signal)
         if not become_subreaper():
             logger.warning("cannot become child subreaper: the soffice of "
                            "a server killed outright is left to its "
@@ -477,10 +518,54 @@ class Cluster:
                                 " in %.0f s" % delay if delay else "")
                 if server.restart_due() and not self.stop_signals:
                     server.start()
+            self._roll_on()
             time.sleep(LOOP_TICK_SECONDS)
         logger.info("stop signal received: stopping HAProxy and %d servers",
                     len(self.servers))
         return 0
+
+    def _roll_on(self):
+        """One step of a rolling restart (SIGUSR2): ask the first server
+        to stop (it drains, exits, is replaced); move to the next once
+        HAProxy has the replacement UP."""
+        if self.rolling_requested and not self.rolling:
+            self.rolling_requested = False
+            self.rolling = list(self.servers)
+            logger.info("rolling restart of %d servers", len(self.rolling))
+        if not self.rolling:
+            return
+        server = self.rolling[0]
+        if self.rolling_pid is None:
+            if not server.is_running():
+                return  # being replaced already: wait for it
+            self.rolling_pid = server.pid
+            self.rolling_deadline = time.monotonic() + \
+                self.plan.drain_notice_seconds + SERVER_STOP_EXTRA_SECONDS + \
+                self.plan.settings.office_start_timeout + 120
+            logger.info("rolling restart: stopping %s pid %d",
+                        server.plan.name, server.pid)
+            server.signal(signal.SIGHUP)
+            return
+        if server.is_running() and server.pid != self.rolling_pid:
+            try:
+                state = haproxy_server_states(self.plan.socket_path).get(
+                    server.plan.name)
+            except OSError:
+                state = None
+            if state == "UP":
+                logger.info("rolling restart: %s is back as pid %d",
+                            server.plan.name, server.pid)
+                self.rolling.pop(0)
+                self.rolling_pid = None
+                if not self.rolling:
+                    logger.info("rolling restart done")
+                return
+        if time.monotonic() > self.rolling_deadline:
+            logger.error("rolling restart abandoned: %s is not back in "
+                         "HAProxy; the other servers were left running",
+                         server.plan.name)
+            self.rolling = []
+            self.rolling_pid = None
 
     def _stop_everything(self):
         if self.haproxy is not None and self.haproxy.poll() is None:

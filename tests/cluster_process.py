@@ -8,7 +8,6 @@ import os
 import queue
 import re
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import psutil
 
+from cloudooo.cluster import haproxy_server_states
 from tests.server import CLOUDOOO, free_port_range, registry_from_sample
 
 START_TIMEOUT = 180
@@ -116,32 +116,9 @@ class ClusterProcess:
                     states, self.output()[-6000:]))
             time.sleep(0.2)
 
-    def haproxy_command(self, command):
-        with socket.socket(socket.AF_UNIX) as connection:
-            connection.settimeout(10)
-            connection.connect(str(self.cluster_path / "haproxy.sock"))
-            connection.sendall(command.encode() + b"\n")
-            chunks = []
-            while True:
-                chunk = connection.recv(65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-        return b"".join(chunks).decode()
-
     def server_states(self):
         """{server name: HAProxy's status (UP, DOWN...)} from 'show stat'."""
-        lines = self.haproxy_command("show stat").splitlines()
-        header = lines[0].lstrip("# ").split(",")
-        states = {}
-        for line in lines[1:]:
-            if not line.strip():
-                continue
-            row = dict(zip(header, line.split(",")))
-            if row["pxname"] == "cloudooo_servers" and \
-                    row["svname"] != "BACKEND":
-                states[row["svname"]] = row["status"]
-        return states
+        return haproxy_server_states(self.cluster_path / "haproxy.sock")
 
     def server_pid(self, name):
         return int((self.cluster_path / (name + ".pid")).read_text())

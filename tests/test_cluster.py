@@ -14,7 +14,7 @@ from cloudooo import cluster
 from tests import documents
 from tests.cluster_process import ClusterProcess, Job, kill_pid, run_load
 from tests.ops_helpers import wait_for
-from tests.server import CLOUDOOO, free_port_range
+from tests.server import CLOUDOOO
 
 try:
     HAPROXY = cluster.find_haproxy()
@@ -227,6 +227,33 @@ def test_rolling_restart_and_crash_under_load(running_cluster):
     for name in cluster_process.server_names():
         tmp = cluster_process.cluster_path / name / "tmp"
         assert list(tmp.iterdir()) == []
+
+
+def test_sigusr2_restarts_every_server_in_turn_under_load(running_cluster):
+    cluster_process = running_cluster
+    old_pids = {name: cluster_process.server_pid(name)
+                for name in cluster_process.server_names()}
+    cluster_process.process.send_signal(signal.SIGUSR2)
+    jobs = []
+    # Load in batches until the rolling restart is over; bounded.
+    for batch in range(30):
+        jobs += run_load(cluster_process.url,
+                         mixed_jobs("usr2-%02d" % batch, 8), threads=2)
+        if "rolling restart done" in cluster_process.output():
+            break
+    output = cluster_process.output()
+    assert "rolling restart done" in output, output[-3000:]
+    assert failures(jobs) == {}
+    # One at a time: cloudooo2 was asked to stop only once cloudooo1 was
+    # back.
+    assert output.index("rolling restart: cloudooo1 is back") < \
+        output.index("rolling restart: stopping cloudooo2")
+    states = cluster_process.wait_all_up(exclude_pids=old_pids.values())
+    assert set(states) == {"cloudooo1", "cloudooo2"}
+    log = cluster_process.haproxy_log()
+    for name in old_pids:
+        assert re.search(r"Server cloudooo_servers/%s is DOWN, reason: "
+                         r"Layer7 wrong status, code: 503" % name, log)
 
 
 def cluster_process_maxconn(cluster_process):
