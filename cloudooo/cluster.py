@@ -67,8 +67,9 @@ WAITRESS_DEFAULT_THREADS = 4
 
 LOOP_TICK_SECONDS = 0.2
 READY_POLL_SECONDS = 0.5
-# A server that ran this long before exiting is restarted at once; one that
-# exits sooner waits 1, 2, 4... up to RESTART_DELAY_MAX seconds.
+# A server that stopped as asked (exit code 0) or ran this long is replaced
+# at once; one that failed sooner waits 1, 2, 4... up to RESTART_DELAY_MAX
+# seconds, so a server that cannot start does not spin.
 RESTART_QUICK_EXIT_SECONDS = 30.0
 RESTART_DELAY_MAX = 30.0
 # Stopping: a server's notice and drain (cli.DRAIN_GRACE_SECONDS) plus its
@@ -320,9 +321,9 @@ class ServerChild:
             return None
         return self.popen.poll()
 
-    def schedule_restart(self):
+    def schedule_restart(self, exit_code):
         ran = time.monotonic() - self.started_at
-        if ran >= RESTART_QUICK_EXIT_SECONDS:
+        if exit_code == 0 or ran >= RESTART_QUICK_EXIT_SECONDS:
             self.restart_delay = 0.0
         else:
             self.restart_delay = min(max(1.0, 2 * self.restart_delay),
@@ -512,7 +513,7 @@ class Cluster:
                                    server.pid, describe_exit(code))
                     self._stop_orphans()
                     server.remove_request_files()
-                    delay = server.schedule_restart()
+                    delay = server.schedule_restart(code)
                     logger.info("%s: starting a replacement on port %d%s",
                                 server.plan.name, server.plan.port,
                                 " in %.0f s" % delay if delay else "")
