@@ -78,6 +78,7 @@ SERVER_STOP_EXTRA_SECONDS = 30.0
 HAPROXY_STOP_SECONDS = 5.0
 ORPHAN_GRACE_SECONDS = 3.0
 
+PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 STOP_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 
@@ -307,7 +308,8 @@ class ServerChild:
         # Its own session: a Ctrl-C in the terminal reaches the cluster
         # alone, which stops everything in order.
         self.popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                      start_new_session=True)
+                                      start_new_session=True,
+                                      preexec_fn=stop_with_parent)
         self.started_at = time.monotonic()
         self.restart_at = None
         logger.info("%s started as pid %d on 127.0.0.1:%d (office ports "
@@ -384,12 +386,25 @@ def describe_exit(code):
     return "exit code %d" % code
 
 
+def _libc():
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def stop_with_parent():
+    """In a child before exec: SIGTERM when the cluster dies, even by
+    SIGKILL, so no server or HAProxy is left without its supervisor (a
+    server then drains and stops its soffice itself)."""
+    try:
+        _libc().prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def become_subreaper():
     """Orphans below us (the soffice of a server killed with -9) become
     our children instead of init's, so we can stop them by PID."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+        return _libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
 
@@ -495,7 +510,8 @@ class Cluster:
                 [self.haproxy_binary, "-db", "-f",
                  str(self.plan.haproxy_config_path)],
                 env=self._haproxy_env(), stdin=subprocess.DEVNULL,
-                stdout=log, stderr=log, start_new_session=True)
+                stdout=log, stderr=log, start_new_session=True,
+                preexec_fn=stop_with_parent)
         logger.info("haproxy started as pid %d", self.haproxy.pid)
 
     def _supervise(self):

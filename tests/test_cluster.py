@@ -256,6 +256,30 @@ def test_sigusr2_restarts_every_server_in_turn_under_load(running_cluster):
                          r"Layer7 wrong status, code: 503" % name, log)
 
 
+def test_cluster_killed_outright_takes_its_servers_along(running_cluster):
+    cluster_process = running_cluster
+    below = cluster_process.descendants()
+    offices = [pid for name in cluster_process.server_names()
+               for pid in cluster_process.office_pids(name)]
+    assert len(offices) == 2 and len(below) >= 5  # haproxy, 2 x 2 + workers
+    cluster_process.process.kill()
+    cluster_process.process.wait(30)
+
+    def all_gone():
+        return not any(process.is_running() and process.status() !=
+                       psutil.STATUS_ZOMBIE for process in below)
+    try:
+        wait_for(all_gone, timeout=60, what="the servers, their soffice "
+                 "and HAProxy to stop without their cluster")
+    finally:
+        for process in below:  # do not leak them into the next test
+            try:
+                process.kill()
+            except psutil.NoSuchProcess:
+                pass
+    cluster_process.process = None
+
+
 def cluster_process_maxconn(cluster_process):
     return int(cluster_process.settings["office_pool_size"]) + \
         cluster.DEFAULT_QUEUE_PER_SERVER
