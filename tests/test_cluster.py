@@ -254,6 +254,12 @@ def test_sigusr2_restarts_every_server_in_turn_under_load(running_cluster):
     for name in old_pids:
         assert re.search(r"Server cloudooo_servers/%s is DOWN, reason: "
                          r"Layer7 wrong status, code: 503" % name, log)
+    # SIGHUP to the cluster stops it all, as SIGTERM does.
+    offices = [pid for name in cluster_process.server_names()
+               for pid in cluster_process.office_pids(name)]
+    code, survivors = cluster_process.stop(signal.SIGHUP)
+    assert code == 0 and survivors == []
+    assert offices and not any(psutil.pid_exists(pid) for pid in offices)
 
 
 def test_cluster_killed_outright_takes_its_servers_along(running_cluster):
