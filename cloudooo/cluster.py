@@ -52,12 +52,15 @@ SERVERS_BEGIN = "# -- servers --"
 SERVERS_END = "# -- end of servers --"
 BACKEND_NAME = "cloudooo_servers"
 
-# Must match the template's default-server line (tests check it): a server
-# told to stop keeps serving, /ready at 503, until HAProxy has seen that.
+# Must match the template's default-server line and "timeout check" (tests
+# check it): a server told to stop keeps serving, /ready at 503, until
+# HAProxy has seen that, even when the check answered just before the
+# signal and the next one is slow: inter x fall + timeout check.
 CHECK_INTERVAL_SECONDS = 0.5
 CHECK_FALL = 1
 CHECK_TIMEOUT_SECONDS = 2.0
-MIN_DRAIN_NOTICE_SECONDS = 2.0
+MIN_DRAIN_NOTICE_SECONDS = CHECK_INTERVAL_SECONDS * CHECK_FALL + \
+    CHECK_TIMEOUT_SECONDS + 0.5
 # Requests a server holds beyond one per office instance: the next one
 # waits there, so an instance never idles between two conversions.
 DEFAULT_QUEUE_PER_SERVER = 1

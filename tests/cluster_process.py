@@ -40,10 +40,16 @@ class ClusterProcess:
         # HAProxy on port, servers on the next ones.
         self.port = free_port_range(servers + 1)
         pool_size = int(settings.get("office_pool_size", 1))
+        http_ports = range(self.port, self.port + servers + 1)
+        while True:  # office ports apart from the HTTP ones
+            office_port = free_port_range(pool_size * servers)
+            if not set(http_ports) & set(range(
+                    office_port, office_port + pool_size * servers)):
+                break
         self.settings = {
             "working_path": str(self.workdir / "var"),
             "office_pool_size": pool_size,
-            "openoffice_port": free_port_range(pool_size * servers),
+            "openoffice_port": office_port,
             "timeout_response": 60,
             "queue_timeout": 60,
             "monitor_interval": 1,
