@@ -24,6 +24,7 @@ from cloudooo.ops.endpoints import OpsApplication
 from cloudooo.ops.metrics import ServerMetrics
 from cloudooo.ops.preflight import check_settings
 from cloudooo.registry import HandlerRegistry
+from cloudooo.sandbox import Sandbox
 from cloudooo.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ def make_app(global_conf, **local_conf):
     # instance idle between two conversions of ~30 ms.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
     settings.prepare_directories()
+    # Once, before any child: a sandbox that cannot work stops the start.
+    Sandbox.from_settings(settings).prepare()
     handlers = {cls.name: cls(settings) for cls in HANDLER_CLASSES}
     registry = HandlerRegistry(settings.mimetype_registry, handlers)
     # Only handlers the registry routes to are started: no LibreOffice for a
@@ -82,6 +85,14 @@ def make_app(global_conf, **local_conf):
                 logger.exception("stopping handler %s failed", handler.name)
         del started[:]
 
+    def interrupt_handlers():
+        for handler in started:
+            try:
+                handler.interrupt()
+            except Exception:
+                logger.exception("interrupting handler %s failed",
+                                 handler.name)
+
     try:
         for name in sorted(used, key=list(handlers).index):
             handlers[name].start()
@@ -95,6 +106,7 @@ def make_app(global_conf, **local_conf):
     manager = Manager(registry, handlers, granulator_class)
     app = OpsApplication(manager, settings.max_request_size,
                          on_close=stop_handlers,
+                         on_interrupt=interrupt_handlers,
                          metrics=ServerMetrics(handlers))
     app.settings = settings
     app.handlers = handlers

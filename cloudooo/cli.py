@@ -4,8 +4,9 @@ convert|formats|metadata`` (``cloudooo.ops.client``).
 
 Signal handlers only record the signal (as gunicorn's arbiter does); the
 serving loop notices it, stops accepting, lets requests in flight finish
-(up to a grace period), then stops every handler and its child processes.
-SIGHUP, SIGTERM, SIGINT and SIGQUIT all mean "stop".
+(up to a grace period), interrupts those still running so that they answer
+with the "server stopping" Fault within it, then stops every handler and its
+child processes.  SIGHUP, SIGTERM, SIGINT and SIGQUIT all mean "stop".
 """
 
 import argparse
@@ -20,6 +21,9 @@ logger = logging.getLogger("cloudooo.cli")
 
 STOP_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 DRAIN_GRACE_SECONDS = 10.0
+# The end of the drain time kept to interrupt what still runs and send
+# those requests their "server stopping" Fault.
+INTERRUPT_MARGIN_SECONDS = 2.5
 LOOP_TICK_SECONDS = 0.2
 
 
@@ -195,8 +199,7 @@ class Server:
         from waitress import wasyncore
         for signum in STOP_SIGNALS:
             signal.signal(signum, self._on_signal)
-        self.waitress.print_listen("cloudooo serving on http://{}:{}")
-        sys.stdout.flush()
+        self._log_listening()
         loop_map = self.waitress._map
         while self.stop_signal is None:
             wasyncore.loop(timeout=LOOP_TICK_SECONDS, map=loop_map,
@@ -205,6 +208,17 @@ class Server:
             self.stop_signal).name)
         self._give_notice(loop_map)
         self._drain(loop_map)
+
+    def _log_listening(self):
+        """waitress prints where it listens; logged instead, so that a
+        JSON log (log_format = json) holds nothing but JSON lines."""
+        import contextlib
+        import io
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            self.waitress.print_listen("cloudooo serving on http://{}:{}")
+        for line in printed.getvalue().splitlines():
+            logger.info("%s", line)
 
     def _give_notice(self, loop_map):
         """Serve on as usual for ``drain_notice_seconds``, /ready at 503,
@@ -224,19 +238,39 @@ class Server:
                            use_poll=True, count=1)
 
     def _drain(self, loop_map):
-        """Stop accepting; answer what is in flight; then stop handlers."""
+        """Stop accepting; answer what is in flight; interrupt what is still
+        running near the end of the drain time (its requests get the
+        "server stopping" Fault); then stop handlers."""
         from waitress import wasyncore
         self.app.refusing = True
-        self.waitress.close()
+        self._stop_listening()
         deadline = time.monotonic() + DRAIN_GRACE_SECONDS
+        interrupt_at = deadline - INTERRUPT_MARGIN_SECONDS
+        interrupted = False
         while time.monotonic() < deadline and (
                 self.app.in_flight or _pending_output(loop_map)):
+            if not interrupted and self.app.in_flight and \
+                    time.monotonic() >= interrupt_at:
+                logger.warning("%d request(s) still running: interrupting "
+                               "them", self.app.in_flight)
+                self.app.interrupt()
+                interrupted = True
             wasyncore.loop(timeout=LOOP_TICK_SECONDS, map=loop_map,
                            use_poll=True, count=1)
         self.app.close()
         self.waitress.task_dispatcher.shutdown(timeout=1)
         for channel in list(loop_map.values()):
             channel.close()
+
+    def _stop_listening(self):
+        """Close the listening socket only.  waitress's own close() also
+        closes the trigger by which a request thread wakes the loop to send
+        its answer: the answers of the drain would fail with EBADF."""
+        from waitress import wasyncore
+        if hasattr(self.waitress, "trigger"):
+            wasyncore.dispatcher.close(self.waitress)
+        else:  # several listening sockets: each is its own dispatcher
+            self.waitress.close()
 
 
 def _pending_output(loop_map):
@@ -292,6 +326,7 @@ def run_server(config, variables=None, app_name="main", server_name="main",
         os.dup2(log.fileno(), 2)
     try:
         pid_file.write()
+        configure_logging_from(config_path)
         try:
             app = loadapp("config:" + config_path, name=app_name,
                           global_conf=variables or {})
@@ -311,6 +346,18 @@ def run_server(config, variables=None, app_name="main", server_name="main",
         pid_file.remove()
     logger.info("cloudooo stopped")
     return 0
+
+
+def configure_logging_from(config_path):
+    """The ini file's own [loggers]/[handlers]/[formatters], as the classic
+    pserve and paster do; ``%(request_id)s`` may be used in its formats."""
+    import logging.config
+    parser = configparser.ConfigParser()
+    parser.read(config_path)
+    if parser.has_section("loggers"):
+        logging.config.fileConfig(config_path, defaults={
+            "here": os.path.dirname(config_path), "__file__": config_path},
+            disable_existing_loggers=False)
 
 
 def _listening_options(options):
