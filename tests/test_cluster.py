@@ -227,8 +227,10 @@ def test_rolling_restart_and_crash_under_load(running_cluster):
     assert survivors == []
     assert not any(psutil.pid_exists(pid) for pid in offices)
     for name in cluster_process.server_names():
-        tmp = cluster_process.cluster_path / name / "tmp"
-        assert list(tmp.iterdir()) == []
+        working_path = cluster_process.cluster_path / name
+        assert list((working_path / "tmp").iterdir()) == []
+        assert [path for path in working_path.glob("instances/*/requests/**/*")
+                if path.is_file()] == []
 
 
 def test_sigusr2_restarts_every_server_in_turn_under_load(running_cluster):
