@@ -37,11 +37,21 @@ class ClusterProcess:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.server_count = servers
-        # HAProxy on port, servers on the next ones.
+        self.explicit_settings = dict(settings)
+        self.config_path = self.workdir / "cloudooo.conf"
+        self.output_path = self.workdir / "cluster.out"
+        self._choose_ports()
+        self.cluster_path = Path(self.settings["working_path"]) / "cluster"
+        self.process = None
+
+    def _choose_ports(self):
+        """Free loopback ports: HAProxy's and the servers' in a row, the
+        office ports apart from them; the config written with them."""
+        servers = self.server_count
         self.port = free_port_range(servers + 1)
-        pool_size = int(settings.get("office_pool_size", 1))
+        pool_size = int(self.explicit_settings.get("office_pool_size", 1))
         http_ports = range(self.port, self.port + servers + 1)
-        while True:  # office ports apart from the HTTP ones
+        while True:
             office_port = free_port_range(pool_size * servers)
             if not set(http_ports) & set(range(
                     office_port, office_port + pool_size * servers)):
@@ -54,11 +64,7 @@ class ClusterProcess:
             "queue_timeout": 60,
             "monitor_interval": 1,
         }
-        self.settings.update(settings)
-        self.config_path = self.workdir / "cloudooo.conf"
-        self.output_path = self.workdir / "cluster.out"
-        self.cluster_path = Path(self.settings["working_path"]) / "cluster"
-        self.process = None
+        self.settings.update(self.explicit_settings)
         self._write_config()
 
     @property
@@ -84,15 +90,26 @@ class ClusterProcess:
                   "threads = 8", ""]
         self.config_path.write_text("\n".join(lines))
 
-    def start(self):
-        with open(self.output_path, "ab") as output:
-            self.process = subprocess.Popen(
-                [CLOUDOOO, "cluster", str(self.config_path), "--servers",
-                 str(self.server_count), "--port", str(self.port)],
-                stdin=subprocess.DEVNULL, stdout=output, stderr=output,
-                start_new_session=True)
-        self.wait_all_up()
-        return self
+    def start(self, attempts=3):
+        for attempt in range(attempts):
+            with open(self.output_path, "ab") as output:
+                self.process = subprocess.Popen(
+                    [CLOUDOOO, "cluster", str(self.config_path),
+                     "--servers", str(self.server_count), "--port",
+                     str(self.port)],
+                    stdin=subprocess.DEVNULL, stdout=output, stderr=output,
+                    start_new_session=True)
+            try:
+                self.wait_all_up()
+                return self
+            except RuntimeError:
+                # A port taken meanwhile by another test on this machine:
+                # new ports, once more.
+                if self.process.poll() is None or attempt == attempts - 1 \
+                        or "cannot listen on" not in self.output():
+                    self.stop()  # nothing leaks from a failed start
+                    raise
+                self._choose_ports()
 
     def output(self):
         try:
