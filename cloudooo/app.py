@@ -24,6 +24,7 @@ from cloudooo.ops.endpoints import OpsApplication
 from cloudooo.ops.metrics import ServerMetrics
 from cloudooo.ops.preflight import check_settings
 from cloudooo.registry import HandlerRegistry
+from cloudooo.sandbox import Sandbox
 from cloudooo.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ def make_app(global_conf, **local_conf):
     # instance idle between two conversions of ~30 ms.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
     settings.prepare_directories()
+    # Once, before any child: a sandbox that cannot work stops the start.
+    Sandbox.from_settings(settings).prepare()
     handlers = {cls.name: cls(settings) for cls in HANDLER_CLASSES}
     registry = HandlerRegistry(settings.mimetype_registry, handlers)
     # Only handlers the registry routes to are started: no LibreOffice for a

@@ -227,8 +227,13 @@ def test_idle_instances_sleep_and_wake_on_demand(make_server):
 
 def test_orphan_of_a_killed_server_is_terminated_at_start(make_server,
                                                           tmp_path):
-    first = make_server(office_pool_size=1)
+    # Without the sandbox: a sandboxed soffice dies with its server
+    # (tests/test_sandbox.py), leaving no orphan to find.
+    first = make_server(office_pool_size=1, sandbox="none")
     [orphan] = first.office_pids()
+    # Frozen, so that its worker, seeing the server gone, cannot make it
+    # quit either: it stays behind as after a hard crash.
+    os.kill(orphan, signal.SIGSTOP)
     os.kill(first.pid, signal.SIGKILL)  # no chance to stop its soffice
     first.process.wait(10)
     first.pid = None

@@ -6,14 +6,18 @@ of its own.  Each way of restarting is its own method, as in JODConverter:
 a planned recycle keeps the profile, a crash wipes it, a stall kills first.
 """
 
+import contextlib
 import glob
 import logging
 import os
 import shutil
+import subprocess
 import time
 
-from cloudooo.handler.ooo.process import (OfficeProcess, UnoWorkerProcess,
-                                          WorkerLost, WorkerTimeout,
+from cloudooo.sandbox import Sandbox, limits_from_settings
+from cloudooo.handler.ooo.process import (WORKER_SCRIPT, OfficeProcess,
+                                          UnoWorkerProcess, WorkerLost,
+                                          WorkerTimeout,
                                           terminate_orphans_on_port)
 from cloudooo.handler.ooo.watchdog import (SAMPLE_SECONDS, StallWatch,
                                            process_tree_cpu_seconds)
@@ -24,6 +28,10 @@ logger = logging.getLogger(__name__)
 STOPPED = "stopped"      # no process; started on demand or by maintenance
 READY = "ready"          # processes up, bridge connected
 BROKEN = "broken"        # processes killed after a crash or stall
+
+
+# The worker asks soffice to quit and waits up to 5 s for it.
+WORKER_STOP_GRACE_SECONDS = 6.0
 
 
 class OfficeCrashed(Exception):
@@ -41,20 +49,33 @@ class _TaskStalled(Exception):
 
 class OfficeEntry:
 
-    def __init__(self, index, settings, uno_python, env):
+    def __init__(self, index, settings, uno_python, env, sandbox=None,
+                 popen=subprocess.Popen):
         self.index = index
         self.settings = settings
         self.port = settings.openoffice_port + index
         self.profile_root = os.path.join(settings.working_path, "profiles")
         self.profile_path = os.path.join(self.profile_root,
                                          "office-%d" % index)
+        # What the instance's sandbox may write besides its profile: its
+        # /tmp and the folder of the request it is serving (see hosting).
+        self.instance_path = os.path.join(settings.working_path, "instances",
+                                          "office-%d" % index)
+        self.tmp_path = os.path.join(self.instance_path, "tmp")
+        self.requests_path = os.path.join(self.instance_path, "requests")
+        self.sandbox = sandbox or Sandbox.from_settings(settings)
+        # soffice's temporary files in our folder, not the host's /tmp.
+        env = self.sandbox.environment(dict(env, TMPDIR=self.tmp_path),
+                                       settings.env)
         self.office = OfficeProcess(settings.office_binary_path,
                                     settings.application_hostname, self.port,
                                     self.profile_path, env)
         self.worker = UnoWorkerProcess(uno_python, settings.uno_path,
                                        settings.application_hostname,
-                                       self.port, env)
+                                       self.port, env, wrap=self._sandboxed,
+                                       popen=popen)
         self.state = STOPPED
+        self.last_office_pid = None
         self.task_count = 0
         self.last_used = time.monotonic()
         # For operators: what broke it last ("crash" or "timeout"), and why
@@ -70,6 +91,14 @@ class OfficeEntry:
     def name(self):
         return "office-%d" % self.index
 
+    def _sandboxed(self, argv):
+        """The worker's argv in this instance's sandbox: soffice shares it."""
+        return self.sandbox.wrap(
+            argv, writable=[self.profile_path, self.requests_path],
+            private_tmp=self.tmp_path, read_only=[WORKER_SCRIPT],
+            limits=limits_from_settings(
+                self.settings, self.settings.sandbox_office_memory_limit))
+
     def _set_state(self, state, why=""):
         logger.debug("%s: %s -> %s %s", self.name, self.state, state, why)
         self.state = state
@@ -82,9 +111,14 @@ class OfficeEntry:
         terminate_orphans_on_port(self.settings.application_hostname,
                                   self.port, self.profile_root)
         shutil.rmtree(self.profile_path, ignore_errors=True)
+        shutil.rmtree(self.instance_path, ignore_errors=True)
 
     def start(self):
         """Start soffice and the worker; raise WorkerLost on failure."""
+        # A fresh /tmp each start: what a killed soffice left goes.
+        shutil.rmtree(self.tmp_path, ignore_errors=True)
+        os.makedirs(self.tmp_path)
+        os.makedirs(self.requests_path, exist_ok=True)
         self.office.start()
         try:
             self.worker.start(self.settings.office_start_timeout, self.office)
@@ -94,14 +128,17 @@ class OfficeEntry:
             raise
         self.task_count = 0
         self.last_used = time.monotonic()
+        self.last_office_pid = self.office.pid
         self._set_state(READY)
         logger.info("%s started: soffice pid %d, port %d", self.name,
                     self.office.pid, self.port)
 
     def stop(self):
-        """Graceful stop: worker first (closes the bridge), then soffice."""
-        self.worker.stop(grace=1.0)
-        self.office.stop()
+        """Graceful stop: the worker asks soffice to quit through UNO and
+        waits for it, then exits; soffice is killed if still there."""
+        self.worker.stop(grace=WORKER_STOP_GRACE_SECONDS)
+        self.office.stop(grace=0.5)
+        shutil.rmtree(self.tmp_path, ignore_errors=True)
         self._set_state(STOPPED)
 
     def interrupt(self):
@@ -111,6 +148,9 @@ class OfficeEntry:
         self.office.interrupt()
 
     def _kill_processes(self):
+        if self.office.pid is not None:
+            # Remembered for the restart's log line, once it is gone.
+            self.last_office_pid = self.office.pid
         self.worker.kill()
         self.office.kill()
 
@@ -124,7 +164,7 @@ class OfficeEntry:
     def recover(self, reason):
         """Restart after a crash or stall: kill, wipe the profile, start."""
         logger.warning("%s: restarting after %s (soffice pid was %s)",
-                       self.name, reason, self.office.pid)
+                       self.name, reason, self.last_office_pid)
         self._kill_processes()
         self.office.wipe_profile()
         self.start()
@@ -135,6 +175,24 @@ class OfficeEntry:
         self.stop()
 
     # -- work ---------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def hosting(self, workdir, request):
+        """Move the request's folder ``workdir`` into this instance's
+        request area, the only one its sandbox sees, for the time of the
+        task; yield ``request`` with its paths moved along."""
+        if not workdir:
+            yield request
+            return
+        hosted = os.path.join(self.requests_path, os.path.basename(workdir))
+        os.rename(workdir, hosted)
+        try:
+            yield {key: hosted + value[len(workdir):]
+                   if isinstance(value, str) and (
+                       value == workdir or value.startswith(workdir + os.sep))
+                   else value for key, value in request.items()}
+        finally:
+            os.rename(hosted, workdir)
 
     def is_healthy(self):
         return (self.state == READY and self.office.is_running()

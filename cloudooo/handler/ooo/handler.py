@@ -74,7 +74,8 @@ class OfficeHandler(Handler):
                     self.settings.office_pool_size,
                     self.settings.openoffice_port)
         self.pool = OfficePool(self.settings, uno_python,
-                               child_environment(self.settings.env))
+                               child_environment(self.settings.env),
+                               self.sandbox)
         try:
             self.pool.start()
             reply = self.pool.run({"op": "catalogue"})
@@ -124,7 +125,7 @@ class OfficeHandler(Handler):
                 output_dir, output_file_name(destination_format))
             self._run(dict(loading, op="convert", output=output_path,
                            targets=targets, refresh=bool(refresh),
-                           script=script or None), data)
+                           script=script or None), data, workdir)
             if not os.path.exists(output_path):
                 raise ConversionError("LibreOffice wrote no %s file"
                                       % destination_format)
@@ -146,7 +147,7 @@ class OfficeHandler(Handler):
                 request["targets"] = self.catalogue.targets(
                     filters.HTML_BASE_EXTENSION) if html_page \
                     else self._odf_targets
-            metadata = self._run(request, data)["result"]
+            metadata = self._run(request, data, workdir)["result"]
             filter_name = metadata.pop("FilterName", "")
             service = metadata.pop("DocumentService", "")
             if html_page:
@@ -172,7 +173,7 @@ class OfficeHandler(Handler):
             output_path = os.path.join(
                 workdir, "result." + file_extension(source_format))
             self._run(dict(loading, op="set_metadata", output=output_path,
-                           metadata=metadata), data)
+                           metadata=metadata), data, workdir)
             with open(output_path, "rb") as stream:
                 return stream.read()
 
@@ -196,9 +197,11 @@ class OfficeHandler(Handler):
 
     # -- internals ----------------------------------------------------------
 
-    def _run(self, request, data):
-        """Run a worker request about the document ``data``."""
-        reply = self.pool.run(request, self.pool.quarantine.digest(data))
+    def _run(self, request, data, workdir):
+        """Run a worker request about the document ``data`` whose files are
+        in the request's folder ``workdir``."""
+        reply = self.pool.run(request, self.pool.quarantine.digest(data),
+                              workdir)
         if not reply.get("ok"):
             error_class = REPLY_ERRORS.get(reply.get("kind"), ConversionError)
             raise error_class(reply.get("message") or "conversion failed")

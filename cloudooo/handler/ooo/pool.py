@@ -7,9 +7,11 @@ instance; recycles and crash recoveries run in background threads so a
 request only waits for a start-up when no other instance is free.
 """
 
+import concurrent.futures
 import hashlib
 import itertools
 import logging
+import subprocess
 import threading
 import time
 from collections import Counter, deque
@@ -99,9 +101,16 @@ class Quarantine:
 
 class OfficePool:
 
-    def __init__(self, settings, uno_python, env):
+    def __init__(self, settings, uno_python, env, sandbox=None):
         self.settings = settings
-        self.entries = [OfficeEntry(index, settings, uno_python, env)
+        # Every worker is started from this one thread, alive as long as
+        # the pool: bubblewrap's --die-with-parent (PR_SET_PDEATHSIG) kills
+        # a sandbox when the *thread* that started it ends, and restarts
+        # run in short-lived maintenance threads.
+        self._spawner = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="office-spawner")
+        self.entries = [OfficeEntry(index, settings, uno_python, env, sandbox,
+                                    popen=self._popen_from_spawner)
                         for index in range(settings.office_pool_size)]
         self.quarantine = Quarantine(settings.quarantine_seconds)
         self._condition = threading.Condition()
@@ -172,7 +181,12 @@ class OfficePool:
             thread.join(grace)
         for entry in self.entries:
             entry.stop()
+        self._spawner.shutdown()
         logger.info("office pool stopped")
+
+    def _popen_from_spawner(self, *args, **kwargs):
+        return self._spawner.submit(subprocess.Popen, *args,
+                                    **kwargs).result()
 
     def _wait_idle(self, seconds):
         """Wait (holding the condition) until no request holds an entry."""
@@ -398,15 +412,19 @@ class OfficePool:
 
     # -- running tasks ------------------------------------------------------
 
-    def run(self, request, digest=None):
+    def run(self, request, digest=None, workdir=None):
         """Run a task on some instance; after a crash, once more on a healthy
-        one.  Returns the worker's reply dict."""
+        one.  ``workdir``, the request's folder, is lent to the instance
+        for the task (OfficeEntry.hosting).  Returns the worker's reply
+        dict."""
         self.quarantine.check(digest)
         errors = []
         for attempt in (1, 2):
             entry = self.acquire()
             try:
-                reply = entry.run(request, self.settings.timeout_response)
+                with entry.hosting(workdir, request) as hosted_request:
+                    reply = entry.run(hosted_request,
+                                      self.settings.timeout_response)
             except (OfficeStalled, OfficeCrashed) as error:
                 if self._closing:
                     # Interrupted by the stop, or lost while stopping: not
