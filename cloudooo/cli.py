@@ -199,8 +199,7 @@ class Server:
         from waitress import wasyncore
         for signum in STOP_SIGNALS:
             signal.signal(signum, self._on_signal)
-        self.waitress.print_listen("cloudooo serving on http://{}:{}")
-        sys.stdout.flush()
+        self._log_listening()
         loop_map = self.waitress._map
         while self.stop_signal is None:
             wasyncore.loop(timeout=LOOP_TICK_SECONDS, map=loop_map,
@@ -209,6 +208,17 @@ class Server:
             self.stop_signal).name)
         self._give_notice(loop_map)
         self._drain(loop_map)
+
+    def _log_listening(self):
+        """waitress prints where it listens; logged instead, so that a
+        JSON log (log_format = json) holds nothing but JSON lines."""
+        import contextlib
+        import io
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            self.waitress.print_listen("cloudooo serving on http://{}:{}")
+        for line in printed.getvalue().splitlines():
+            logger.info("%s", line)
 
     def _give_notice(self, loop_map):
         """Serve on as usual for ``drain_notice_seconds``, /ready at 503,
@@ -316,6 +326,7 @@ def run_server(config, variables=None, app_name="main", server_name="main",
         os.dup2(log.fileno(), 2)
     try:
         pid_file.write()
+        configure_logging_from(config_path)
         try:
             app = loadapp("config:" + config_path, name=app_name,
                           global_conf=variables or {})
@@ -335,6 +346,18 @@ def run_server(config, variables=None, app_name="main", server_name="main",
         pid_file.remove()
     logger.info("cloudooo stopped")
     return 0
+
+
+def configure_logging_from(config_path):
+    """The ini file's own [loggers]/[handlers]/[formatters], as the classic
+    pserve and paster do; ``%(request_id)s`` may be used in its formats."""
+    import logging.config
+    parser = configparser.ConfigParser()
+    parser.read(config_path)
+    if parser.has_section("loggers"):
+        logging.config.fileConfig(config_path, defaults={
+            "here": os.path.dirname(config_path), "__file__": config_path},
+            disable_existing_loggers=False)
 
 
 def _listening_options(options):

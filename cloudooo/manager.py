@@ -43,12 +43,10 @@ def decode_document(data, what="file"):
     if not isinstance(data, str):
         raise InvalidRequest("%s must be a base64-encoded string" % what)
     try:
-        document = base64.b64decode(WHITESPACE.sub(b"", data.encode("ascii")),
-                                    validate=True)
+        return base64.b64decode(WHITESPACE.sub(b"", data.encode("ascii")),
+                                validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError):
         raise InvalidRequest("%s is not valid base64" % what)
-    note_bytes("input_bytes", len(document))
-    return document
 
 
 def encode_document(data):
@@ -103,6 +101,7 @@ class Manager:
 
     def _document(self, file, source_format):
         data = decode_document(file)
+        note_bytes("input_bytes", len(data))
         if not data and source_format not in EMPTY_ALLOWED_FORMATS:
             raise InvalidRequest("the %s document is empty (0 bytes)"
                                  % source_format)

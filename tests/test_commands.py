@@ -11,6 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from cloudooo.ops import control
 from tests.ops_helpers import get, only_registry, wait_for
 from tests.server import PROJECT, ServerProcess
 
@@ -26,13 +27,39 @@ def run(argv, cwd=None, timeout=COMMAND_TIMEOUT):
                           timeout=timeout)
 
 
+_families = []
+
+
 def family(pid):
     """The process and its descendants, to check later that all died."""
     try:
         process = psutil.Process(pid)
-        return [process] + process.children(recursive=True)
+        processes = [process] + process.children(recursive=True)
     except psutil.NoSuchProcess:
         return []
+    _families.append(processes)
+    return processes
+
+
+@pytest.fixture(autouse=True)
+def no_daemon_outlives_its_test(tmp_path):
+    """A test failing half-way must not leave its daemon running: kill, by
+    pid, what it started (the families it saw, the pids its servers wrote
+    under tmp_path)."""
+    del _families[:]
+    yield
+    leftovers = [process for processes in _families for process in processes]
+    for pid_file in tmp_path.rglob("*.pid"):
+        pid = control.read_pid(str(pid_file))
+        # (never this test process, nor a pid the file does not own)
+        if pid and pid != os.getpid() and control.is_running(pid) and \
+                not control.started_after_pid_file(pid, str(pid_file)):
+            leftovers.extend(family(pid))
+    for process in leftovers:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
 
 
 def assert_all_gone(processes):
@@ -241,3 +268,31 @@ def test_setup_py_shim_reads_pyproject():
                  cwd=PROJECT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-2:] == ["cloudooo", "0.1.0"]
+
+
+def test_stop_never_signals_a_process_that_reused_the_pid(tmp_path):
+    pid_file = tmp_path / "old.pid"
+    pid_file.write_text("%d\n" % os.getpid())
+    old = os.path.getmtime(pid_file) - 3600
+    os.utime(pid_file, (old, old))  # written long before we started
+    # (this pytest process is younger than the file: a reused pid)
+    result = run([CLOUDOOO, "stop", "--pid-file", str(pid_file)])
+    assert result.returncode == 3
+    assert "not signalled" in result.stderr
+    assert run([CLOUDOOO, "status", "--pid-file",
+                str(pid_file)]).returncode == 1
+
+
+def test_missing_tools_are_named_before_detaching(tmp_path):
+    # A PATH without ffmpeg or poppler (soffice.bin, the UNO Python and
+    # Debian's ImageMagick are found by absolute paths).
+    server = ServerProcess(tmp_path)
+    result = subprocess.run(
+        [CLOUDOOO, "serve", str(server.config_path), "--daemon",
+         "--pid-file", str(server.pid_path)], capture_output=True,
+        text=True, timeout=COMMAND_TIMEOUT,
+        env=dict(os.environ, PATH=str(tmp_path / "empty-bin")))
+    assert result.returncode != 0
+    assert "ffmpeg not found in PATH" in result.stderr
+    assert "pdftotext not found in PATH" in result.stderr
+    assert not server.pid_path.exists()

@@ -72,7 +72,9 @@ def _block_port(port, timeout=15):
 
 
 def test_ready_is_503_while_no_instance_can_start_then_200(make_server):
-    server = make_server(office_pool_size=1, office_start_timeout=5)
+    # office_start_timeout: long enough for a loaded machine's first start;
+    # each blocked restart attempt fails after it.
+    server = make_server(office_pool_size=1, office_start_timeout=30)
     [office_pid] = server.office_pids()
     port = server.settings["openoffice_port"]
     psutil.Process(office_pid).kill()
@@ -123,3 +125,38 @@ def test_ready_is_503_during_the_drain_notice(make_server):
     assert not any(child.is_running() and child.status() !=
                    psutil.STATUS_ZOMBIE for child in children)
     assert "not ready: serving 600 s more before draining" in server.log()
+
+
+def test_ready_is_503_while_the_queue_is_at_its_limit(make_server):
+    import threading
+    server = make_server(office_pool_size=1, ready_queue_limit=1,
+                         timeout_response=120)
+    [office_pid] = server.office_pids()
+    office = psutil.Process(office_pid)
+    answers = []
+
+    def convert():
+        answers.append(server.proxy().convertFile(
+            b64(documents.fodt()), "fodt", "pdf"))
+
+    # A stopped soffice holds the first request; the second one queues.
+    office.suspend()
+    clients = [threading.Thread(target=convert) for _index in range(2)]
+    try:
+        for client in clients:
+            client.start()
+
+        def queue_full():
+            status, body = get_json(server.port, "/ready")
+            return body if status == 503 else None
+        body = wait_for(queue_full, what="/ready 503 for the queue")
+        assert body["queue_length"] == 1
+        assert body["instances"][0]["status"] == "busy"
+        assert "1 requests queued (ready_queue_limit = 1)" in body["reasons"]
+    finally:
+        office.resume()
+        for client in clients:
+            client.join(150)
+    assert len(answers) == 2
+    assert all(unb64(answer).startswith(b"%PDF-") for answer in answers)
+    assert get_json(server.port, "/ready")[0] == 200

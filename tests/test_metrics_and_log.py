@@ -164,9 +164,10 @@ def test_json_lines_for_log_shippers(make_server):
                          debug_mode="true")
     document = documents.fodt(text=SECRET_TEXT)
     pdf = unb64(server.proxy().convertFile(b64(document), "fodt", "pdf"))
-    records = [json.loads(line) for line in server.log().splitlines()
-               if line.startswith("{")]
-    assert records, server.log()
+    # Nothing but JSON lines, waitress's "serving on" included.
+    records = [json.loads(line) for line in server.log().splitlines()]
+    assert any(record["message"].startswith("cloudooo serving on http://")
+               for record in records)
     calls = [record for record in records
              if record["logger"] == "cloudooo.request"]
     assert len(calls) == 1
@@ -182,3 +183,56 @@ def test_json_lines_for_log_shippers(make_server):
     assert call["duration_ms"] > 0
     assert len(call["request_id"]) == 16
     _no_document_in(server.log(), document, pdf)
+
+
+def test_response_names_its_request_id(server):
+    import urllib.request
+    body = xmlrpc.client.dumps((), "system.listMethods").encode()
+    given = urllib.request.Request(server.url, data=body, headers={
+        "Content-Type": "text/xml", "X-Request-Id": "from-the-proxy-1"})
+    with urllib.request.urlopen(given, timeout=30) as response:
+        assert response.headers["X-Request-Id"] == "from-the-proxy-1"
+    # An id that could forge log lines is replaced by one of ours.
+    forged = urllib.request.Request(server.url, data=body, headers={
+        "Content-Type": "text/xml", "X-Request-Id": "x] ok\tevil"})
+    with urllib.request.urlopen(forged, timeout=30) as response:
+        replaced = response.headers["X-Request-Id"]
+    assert replaced and "evil" not in replaced and len(replaced) == 16
+
+
+def test_the_ini_files_own_logging_sections_get_request_ids(tmp_path):
+    from tests.ops_helpers import only_registry
+    from tests.server import ServerProcess
+    server = only_registry(ServerProcess(tmp_path), ["video/* * ffmpeg"])
+    with open(server.config_path, "a") as config:
+        config.write("\n[loggers]\nkeys = root\n\n[handlers]\nkeys = out\n\n"
+                     "[formatters]\nkeys = plain\n\n[logger_root]\n"
+                     "level = INFO\nhandlers = out\n\n[handler_out]\n"
+                     "class = StreamHandler\nargs = (sys.stderr,)\n"
+                     "formatter = plain\n\n[formatter_plain]\n"
+                     "format = OURS %(request_id)s | %(message)s\n")
+    server.start()
+    try:
+        transport = RequestIdTransport("ini-format-7")
+        proxy = xmlrpc.client.ServerProxy(server.url, transport=transport)
+        targets = proxy.getAllowedExtensionList({"extension": "webm"})
+        assert "mp4" in [target for target, _title in targets]
+        wait_for(lambda: "OURS ini-format-7 | getAllowedExtensionList"
+                 in server.log(), what="the request line")
+    finally:
+        assert server.stop() == []
+
+
+def test_multicall_logs_each_call_under_one_request_id(server):
+    proxy = xmlrpc.client.ServerProxy(
+        server.url, transport=RequestIdTransport("multi-call-3"))
+    calls = xmlrpc.client.MultiCall(proxy)
+    calls.getAllowedExtensionList({"extension": "odt"})
+    calls.getAllowedExtensionList({"extension": "ods"})
+    assert len(list(calls())) == 2
+    lines = wait_for(lambda: (lambda found: found if len(found) == 2
+                              else None)(
+        [line for line in server.log_path.read_text().splitlines()
+         if "[req multi-call-3] getAllowedExtensionList" in line]),
+        what="two request lines")
+    assert all(line.rstrip().endswith(" ok") for line in lines)

@@ -20,9 +20,9 @@ class Handler:
 
     def __init__(self, settings):
         self.settings = settings
+        self._sandbox = None
         # Tools run through run_tool, ended by a stop (interrupt()).
         self.running_commands = RunningCommands()
-        self._sandbox = None
 
     @property
     def sandbox(self):

@@ -8,6 +8,7 @@ its exit status is 1 when any file failed, after a summary of the Faults.
 
 import base64
 import os
+import shutil
 import sys
 import threading
 import xmlrpc.client
@@ -179,7 +180,11 @@ class _Progress:
         self.bar = None
         if sys.stderr.isatty():
             from tqdm import tqdm
-            self.bar = tqdm(total=total, unit="file", file=sys.stderr)
+            # A terminal that reports a size of 0 (serial consoles, some
+            # ptys) would get no bar at all from tqdm: 80x24 then.
+            size = shutil.get_terminal_size()
+            self.bar = tqdm(total=total, unit="file", file=sys.stderr,
+                            ncols=size.columns, nrows=size.lines)
 
     def line(self, text):
         if self.bar is not None:

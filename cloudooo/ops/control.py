@@ -32,6 +32,19 @@ def is_running(pid):
         return True
 
 
+def started_after_pid_file(pid, pid_file):
+    """A pid reused by a process born after the pid file was written is not
+    our server: never signal it."""
+    try:
+        born = psutil.Process(pid).create_time()
+        written = os.path.getmtime(pid_file)
+    except (psutil.Error, OSError):
+        return False
+    # Servers write their pid file after they start; a second of slack for
+    # clocks of different resolutions.
+    return born > written + 1.0
+
+
 def status(pid_file):
     """(code, message), LSB style: 0 running, 1 dead with a pid file left,
     3 not running."""
@@ -40,7 +53,7 @@ def status(pid_file):
         if os.path.exists(pid_file):
             return 1, "no valid pid in %s" % pid_file
         return 3, "not running (no pid file %s)" % pid_file
-    if not is_running(pid):
+    if not is_running(pid) or started_after_pid_file(pid, pid_file):
         return 1, "not running: pid %d in %s is dead" % (pid, pid_file)
     return 0, "running as pid %d (%s)" % (pid, pid_file)
 
@@ -52,6 +65,10 @@ def stop(pid_file, signum=signal.SIGHUP, timeout=60.0):
     3 nothing was running (a stale pid file is removed).
     """
     pid = read_pid(pid_file)
+    if pid is not None and started_after_pid_file(pid, pid_file):
+        return 3, "not running: pid %d in %s now belongs to a process " \
+            "started after the file was written; not signalled" % (
+                pid, pid_file)
     if pid is None or not is_running(pid):
         if pid is not None:
             _remove(pid_file)

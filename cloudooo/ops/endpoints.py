@@ -65,10 +65,9 @@ def readiness(app):
 class OpsApplication(XmlRpcApplication):
     """The XML-RPC application plus the operators' GET pages."""
 
-    def __init__(self, instance, max_request_size, on_close=None,
-                 metrics=None, on_interrupt=None):
-        super().__init__(instance, max_request_size, on_close=on_close,
-                         on_interrupt=on_interrupt)
+    def __init__(self, instance, max_request_size, metrics=None,
+                 **options):
+        super().__init__(instance, max_request_size, **options)
         self.metrics = metrics
         self.dispatcher = ObservingDispatcher(instance, metrics)
         # True from the stop signal on: /ready answers 503 so a load
@@ -88,8 +87,14 @@ class OpsApplication(XmlRpcApplication):
             if method == "HEAD":
                 body = b""
             return self._respond(start_response, status, body, content_type)
-        context.begin_http_request(environ.get("HTTP_X_REQUEST_ID"))
-        return super().__call__(environ, start_response)
+        request_id = context.begin_http_request(
+            environ.get("HTTP_X_REQUEST_ID"))
+
+        def start_response_with_id(status, headers, exc_info=None):
+            # The client (or the proxy) can find this request in our log.
+            return start_response(status, list(headers) + [
+                ("X-Request-Id", request_id)], exc_info)
+        return super().__call__(environ, start_response_with_id)
 
     def _health(self):
         return "200 OK", b'{"status": "ok"}\n', JSON_TYPE

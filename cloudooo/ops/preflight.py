@@ -61,6 +61,12 @@ def check_settings(settings):
                 problems.append("%s not found in PATH (install "
                                 "poppler-utils); the registry routes to "
                                 "pdf" % tool)
+    # A handler may say itself what it misses (a newer handler's binary):
+    # ``preflight_problems()`` -> list of messages, without starting.
+    for name in sorted(used):
+        own_check = getattr(handlers[name], "preflight_problems", None)
+        if own_check is not None:
+            problems.extend(own_check())
     return problems
 
 

@@ -221,11 +221,9 @@ class OfficePool:
         cannot be started (killed while starting) goes to maintenance and
         the request waits for another, within the same queue_timeout."""
         timeout = self.settings.queue_timeout if timeout is None else timeout
-        queued_at = time.monotonic()
-        deadline = queued_at + timeout
+        deadline = time.monotonic() + timeout
         while True:
             entry = self._acquire_idle(deadline, timeout)
-            note(office=entry.name, queue_wait=time.monotonic() - queued_at)
             try:
                 self._ensure_running(entry)
             except WorkerLost as error:
@@ -319,20 +317,8 @@ class OfficePool:
         every entry, wherever it is."""
         if self._closing:
             return
-        cause = RESTART_CAUSES.get(why) or entry.broken_by or "crash"
-        entry.last_restart_cause = cause
-        with self._condition:
-            self._maintaining[entry] = cause
-            self.restart_counts[cause] += 1
 
         def work():
-            try:
-                retry()
-            finally:
-                with self._condition:
-                    self._maintaining.pop(entry, None)
-
-        def retry():
             delay = START_RETRY_SECONDS
             while not self._stop_event.is_set():
                 try:
@@ -350,7 +336,25 @@ class OfficePool:
                 return
             self._release_to_idle(entry)
 
-        self._spawn(work, "%s-%s" % (entry.name, why.replace(" ", "-")))
+        self._spawn(self._counted(entry, why, work),
+                    "%s-%s" % (entry.name, why.replace(" ", "-")))
+
+    def _counted(self, entry, why, work):
+        """``work`` (a maintenance of ``entry``), counted by cause and shown
+        as "restarting" while it runs, for /ready and /metrics."""
+        cause = RESTART_CAUSES.get(why) or entry.broken_by or "crash"
+        entry.last_restart_cause = cause
+        with self._condition:
+            self._maintaining[entry] = cause
+            self.restart_counts[cause] += 1
+
+        def counted_work():
+            try:
+                work()
+            finally:
+                with self._condition:
+                    self._maintaining.pop(entry, None)
+        return counted_work
 
     # -- for operators (/ready, /metrics) -------------------------------------
 
@@ -420,7 +424,9 @@ class OfficePool:
         self.quarantine.check(digest)
         errors = []
         for attempt in (1, 2):
+            queued_at = time.monotonic()
             entry = self.acquire()
+            note(office=entry.name, queue_wait=time.monotonic() - queued_at)
             try:
                 with entry.hosting(workdir, request) as hosted_request:
                     reply = entry.run(hosted_request,
