@@ -24,7 +24,7 @@ class Handler:
     def __init__(self, settings):
         self.settings = settings
         self._sandbox = None
-        # Tools run through run_command(..., running=...), ended by a stop.
+        # Tools run through run_tool, ended by a stop (interrupt()).
         self.running_commands = RunningCommands()
 
     @property
