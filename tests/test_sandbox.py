@@ -111,6 +111,8 @@ report["writes"] = {path: can_write(path) for path in
                     (request_dir, "/usr", "/etc", "/tmp")}
 report["limits"] = open("/proc/self/limits").read()
 report["home"] = os.environ.get("HOME")
+report["pids"] = sorted(int(name) for name in os.listdir("/proc")
+                        if name.isdigit())
 report["environment"] = sorted(os.environ)
 print(json.dumps(report))
 """
@@ -144,6 +146,9 @@ def test_the_view_holds_no_host_file_and_no_network(
     # The private /tmp was a tmpfs of the sandbox: nothing reached ours.
     assert os.path.exists(os.path.join(request_dir, "written"))
     assert report["home"] == "/tmp"
+    # Its own PID namespace: bubblewrap's init and this python, nothing of
+    # the host's.
+    assert report["pids"] == [1, 2]
     assert secret not in result.stdout + result.stderr
     limits = report["limits"]
     assert re.search(r"Max address space\s+%d\s" % (1024 * MEGABYTE), limits)
