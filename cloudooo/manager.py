@@ -14,6 +14,7 @@ import re
 from cloudooo.errors import CloudoooError, InvalidRequest, UnsupportedFormat
 from cloudooo.formats import (extension_for_mimetype, extensions_for_mimetype,
                               mimetype_for_extension, normalize_format)
+from cloudooo.ops.context import note, note_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -32,13 +33,16 @@ def decode_document(data, what="file"):
     if not isinstance(data, str):
         raise InvalidRequest("%s must be a base64-encoded string" % what)
     try:
-        return base64.b64decode(WHITESPACE.sub(b"", data.encode("ascii")),
-                                validate=True)
+        document = base64.b64decode(WHITESPACE.sub(b"", data.encode("ascii")),
+                                    validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError):
         raise InvalidRequest("%s is not valid base64" % what)
+    note_bytes("input_bytes", len(document))
+    return document
 
 
 def encode_document(data):
+    note_bytes("output_bytes", len(data))
     return base64.encodebytes(data).decode("ascii")
 
 
@@ -100,6 +104,7 @@ class Manager:
         source = source_format_of(source_format)
         destination = source_format_of(destination_format,
                                        "destination_format")
+        note(source=source, destination=destination)
         if conversion_kw is not None and not isinstance(conversion_kw, dict):
             raise InvalidRequest("conversion_kw must be a struct")
         data = self._document(file, source)
@@ -289,6 +294,7 @@ class Manager:
         """(402, {}, message): the message looks like a Python traceback,
         which ERP5 looks for, with our readable message as its last line.
         No real traceback: it would show server paths."""
+        note(fault_code=getattr(error, "fault_code", 1))
         if isinstance(error, CloudoooError):
             logger.warning("%s failed: %s", method_name, error)
             last_line = "%s: %s" % (type(error).__name__,

@@ -77,11 +77,16 @@ non_negative_float = ranged(float, 0)
 port_number = ranged(int, 1, 65535)
 
 
-def sandbox_mode(value):
-    word = str(value).strip().lower()
-    if word not in ("bwrap", "none"):
-        raise ValueError("must be bwrap or none, got %r" % value)
-    return word
+def one_of(*words):
+    """A converter accepting only ``words`` (case-insensitive)."""
+    def convert(value):
+        word = str(value).strip().lower()
+        if word not in words:
+            raise ValueError("must be one of %s, got %r"
+                             % (" | ".join(words), value))
+        return word
+    return convert
+
 
 
 def optional_str(value):
@@ -151,8 +156,16 @@ SETTINGS_TABLE = (
      "together; beyond, Fault 2 'document expands beyond ...'"),
     ("max_compression_ratio", positive_int, 200,
      "largest unpacked/packed size ratio of a zip member over 1 MB"),
+    # -- operations: request log, /ready, stopping (cloudooo.ops) --
+    ("log_format", one_of("text", "json"), "text",
+     "log lines as text, or as JSON lines for log shippers"),
+    ("ready_queue_limit", non_negative_int, 0,
+     "GET /ready answers 503 from this many queued requests (0 = never)"),
+    ("drain_notice_seconds", non_negative_float, 0.0,
+     "after a stop signal, keep serving this long with /ready at 503 so "
+     "a load balancer moves work away, then drain (a 2nd signal skips it)"),
     # The sandbox of every child that parses documents (cloudooo.sandbox).
-    ("sandbox", sandbox_mode, "bwrap",
+    ("sandbox", one_of("bwrap", "none"), "bwrap",
      "bwrap: children run in bubblewrap, without network or host files; "
      "none: no sandbox (a WARNING at start)"),
     ("sandbox_office_memory_limit", non_negative_int, 3072,

@@ -70,6 +70,10 @@ class OfficeEntry:
         self.last_office_pid = None
         self.task_count = 0
         self.last_used = time.monotonic()
+        # For operators: what broke it last ("crash" or "timeout"), and why
+        # it was last restarted (set by the pool).
+        self.broken_by = None
+        self.last_restart_cause = None
 
     def __repr__(self):
         return "<OfficeEntry %d port %d %s pid %s>" % (
@@ -211,18 +215,21 @@ class OfficeEntry:
         except WorkerTimeout:
             pid = self.office.pid
             self._kill_processes()
+            self.broken_by = "timeout"
             self._set_state(BROKEN, "stalled")
             raise OfficeStalled("LibreOffice did not finish within "
                                 "timeout_response = %s s (soffice pid %s "
                                 "was killed)" % (timeout, pid))
         except WorkerLost as error:
             self._kill_processes()
+            self.broken_by = "crash"
             self._set_state(BROKEN, "worker lost")
             raise OfficeCrashed(str(error))
         finally:
             self.last_used = time.monotonic()
         if not reply.get("ok") and reply.get("kind") == "disposed":
             self._kill_processes()
+            self.broken_by = "crash"
             self._set_state(BROKEN, "disposed")
             raise OfficeCrashed(reply.get("message", "connection lost"))
         return reply

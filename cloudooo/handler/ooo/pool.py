@@ -14,13 +14,14 @@ import logging
 import subprocess
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 
 from cloudooo.errors import (ConversionError, ConversionTimeout, Quarantined,
                              ServerBusy)
 from cloudooo.handler.ooo.entry import (READY, STOPPED, OfficeCrashed,
                                         OfficeEntry, OfficeStalled)
 from cloudooo.handler.ooo.process import WorkerLost
+from cloudooo.ops.context import note, start_thread_in_context
 
 logger = logging.getLogger(__name__)
 queue_logger = logging.getLogger(__name__ + ".queue")
@@ -29,6 +30,17 @@ queue_logger = logging.getLogger(__name__ + ".queue")
 # the maximum: a broken installation must not spin the CPU.
 START_RETRY_SECONDS = 1.0
 START_RETRY_MAX_SECONDS = 30.0
+
+# Why an instance is restarted or stopped (``_maintain``'s ``why``), as the
+# cause operators count (/metrics, /ready).  A crash recovery's cause is
+# what broke the entry: "crash" or "timeout".
+RESTART_CAUSES = {
+    "request limit": "request_limit",
+    "memory limit": "memory",
+    "death while idle": "crash",
+    "sleep": "idle",
+    "start failed": "start_failed",
+}
 
 
 class Quarantine:
@@ -75,6 +87,14 @@ class Quarantine:
         with self._lock:
             self._failures.pop(digest, None)
 
+    def active_count(self):
+        """How many documents are refused right now."""
+        now = time.monotonic()
+        with self._lock:
+            return sum(1 for count, since in self._failures.values()
+                       if count >= self.FAILURES_TO_QUARANTINE
+                       and now - since < self.seconds)
+
 
 class OfficePool:
 
@@ -99,6 +119,10 @@ class OfficePool:
         self._threads = []
         self._stop_event = threading.Event()
         self._start_errors = []
+        # For operators: entries being restarted (entry -> cause), and how
+        # many restarts each cause made since the server started.
+        self._maintaining = {}
+        self.restart_counts = Counter()
 
     # -- start and stop -----------------------------------------------------
 
@@ -157,10 +181,10 @@ class OfficePool:
                                     **kwargs).result()
 
     def _spawn(self, target, name, *args):
-        thread = threading.Thread(target=target, args=args, name=name,
-                                  daemon=True)
+        # In the caller's context: a restart caused by a request logs with
+        # that request's id.
+        thread = start_thread_in_context(target, name, *args)
         self._threads.append(thread)
-        thread.start()
         return thread
 
     # -- hand-out -----------------------------------------------------------
@@ -168,7 +192,8 @@ class OfficePool:
     def acquire(self, timeout=None):
         """The next idle instance, first come first served."""
         timeout = self.settings.queue_timeout if timeout is None else timeout
-        deadline = time.monotonic() + timeout
+        queued_at = time.monotonic()
+        deadline = queued_at + timeout
         with self._condition:
             ticket = next(self._tickets)
             self._waiting.append(ticket)
@@ -191,6 +216,7 @@ class OfficePool:
             finally:
                 self._waiting.remove(ticket)
                 self._condition.notify_all()
+        note(office=entry.name, queue_wait=time.monotonic() - queued_at)
         try:
             self._ensure_running(entry)
         except BaseException:
@@ -241,8 +267,20 @@ class OfficePool:
         """Run ``action`` (a restart, or a stop for sleep) in the background,
         then make the entry idle again; retried with back-off until the pool
         stops."""
+        cause = RESTART_CAUSES.get(why) or entry.broken_by or "crash"
+        entry.last_restart_cause = cause
+        with self._condition:
+            self._maintaining[entry] = cause
+            self.restart_counts[cause] += 1
 
         def work():
+            try:
+                retry()
+            finally:
+                with self._condition:
+                    self._maintaining.pop(entry, None)
+
+        def retry():
             delay = START_RETRY_SECONDS
             while not self._stop_event.is_set():
                 try:
@@ -261,6 +299,38 @@ class OfficePool:
             self._release_to_idle(entry)
 
         self._spawn(work, "%s-%s" % (entry.name, why.replace(" ", "-")))
+
+    # -- for operators (/ready, /metrics) -------------------------------------
+
+    def snapshot(self):
+        """The pool as operators see it, cheaply (no office call): per
+        instance, its status (ready, busy, sleeping, restarting), soffice
+        pid, requests since its start, RSS and last restart cause; and the
+        queue length."""
+        with self._condition:
+            idle = list(self._idle)
+            maintaining = dict(self._maintaining)
+            queue_length = len(self._waiting)
+            closing = self._closing
+        instances = []
+        for entry in self.entries:
+            if entry in maintaining:
+                status = "restarting"
+            elif entry in idle:
+                status = "sleeping" if entry.state == STOPPED else "ready"
+            else:
+                status = "busy"
+            running = entry.state == READY and status != "restarting"
+            instances.append({
+                "name": entry.name,
+                "status": status,
+                "soffice_pid": entry.office.pid if running else None,
+                "requests_served": entry.task_count,
+                "rss_bytes": entry.rss_bytes() if running else 0,
+                "last_restart_cause": entry.last_restart_cause,
+            })
+        return {"instances": instances, "queue_length": queue_length,
+                "closing": closing}
 
     # -- upkeep -------------------------------------------------------------
 
