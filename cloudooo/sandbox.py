@@ -130,8 +130,7 @@ class Sandbox:
                 "run with the server's own view of files and network; only "
                 "the link check protects this host")
             return
-        self._write_etc()
-        self.probe()
+        self.check()
         if os.geteuid() == 0:
             logger.warning(
                 "running as root: sandbox_process_limit is not enforced (the "
@@ -139,6 +138,16 @@ class Sandbox:
                 "run cloudooo as an unprivileged user")
         logger.info("sandbox: bubblewrap %s; children see no network and "
                     "no host file outside their view", self.bwrap_path)
+
+    def check(self):
+        """Write the synthetic /etc and run ``true`` in the full view;
+        ConfigurationError saying what to change when that fails."""
+        try:
+            self._write_etc()
+        except OSError as error:
+            raise ConfigurationError("sandbox: cannot write %s: %s"
+                                     % (self.etc_path, error))
+        self.probe()
 
     def probe(self):
         """Run ``true`` in the full view once."""
