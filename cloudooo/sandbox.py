@@ -30,6 +30,7 @@ import logging
 import os
 import re
 import subprocess
+import threading
 
 from cloudooo.errors import ConfigurationError
 
@@ -178,7 +179,6 @@ class Sandbox:
     def _write_etc(self):
         """passwd, group and hosts naming only the sandbox's user and
         loopback: the host's files never enter."""
-        self._etc_written = True
         os.makedirs(self.etc_path, exist_ok=True)
         files = {
             "passwd": "%s:x:%d:%d:cloudooo sandbox:/tmp:/usr/sbin/nologin\n"
@@ -189,9 +189,13 @@ class Sandbox:
         }
         for name, text in files.items():
             path = os.path.join(self.etc_path, name)
-            with open(path + ".new", "w") as stream:
+            # A name of this thread's own: two first requests may race.
+            scratch = "%s.%d-%d.new" % (path, os.getpid(),
+                                        threading.get_ident())
+            with open(scratch, "w") as stream:
                 stream.write(text)
-            os.replace(path + ".new", path)
+            os.replace(scratch, path)
+        self._etc_written = True
 
     # -- argv ---------------------------------------------------------------
 
