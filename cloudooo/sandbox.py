@@ -122,16 +122,14 @@ class Sandbox:
     # -- start-up -----------------------------------------------------------
 
     def prepare(self):
-        """Write the synthetic /etc and check that bubblewrap works; raise
-        ConfigurationError saying what to change when it does not.  Called
-        once at server start."""
+        """Say at server start what protects the host.  Whether bubblewrap
+        works, ``check`` finds out, before (cloudooo.ops.preflight)."""
         if not self.enabled:
             logger.warning(
                 "sandbox = none: LibreOffice, ffmpeg, ImageMagick and poppler "
                 "run with the server's own view of files and network; only "
                 "the link check protects this host")
             return
-        self.check()
         if os.geteuid() == 0:
             logger.warning(
                 "running as root: sandbox_process_limit is not enforced (the "

@@ -215,7 +215,7 @@ def test_bubblewrap_that_cannot_start_stops_the_server_with_advice(
     sandbox = Sandbox("bwrap", os.path.join(sandbox_settings.working_path,
                                             "etc"), bwrap_path="/bin/false")
     with pytest.raises(ConfigurationError) as caught:
-        sandbox.prepare()
+        sandbox.check()
     message = str(caught.value)
     assert "kernel.unprivileged_userns_clone" in message
     assert "sandbox = none" in message
