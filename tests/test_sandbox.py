@@ -508,3 +508,51 @@ def test_office_over_its_memory_limit_faults_and_the_pool_recovers(
     assert convert_small(limited).startswith(PDF_MAGIC)
     assert len(limited.office_pids()) == 1
     assert os.listdir(limited.tmp_path) == []
+
+
+def test_the_office_view_holds_its_instance_folders_only(tmp_path, canary):
+    """The view an office instance gets (OfficeEntry builds it): its
+    profile, its request area and its /tmp writable; the server's request
+    folders, working_path and configuration absent."""
+    from cloudooo.handler.ooo.entry import OfficeEntry
+    canary_path, _secret = canary
+    settings = Settings(working_path=str(tmp_path / "var"))
+    entry = OfficeEntry(0, settings, "/usr/bin/python3", {})
+    for path in (entry.profile_path, entry.requests_path, entry.tmp_path):
+        os.makedirs(path)
+    waiting = os.path.join(settings.tmp_path, "req-waiting")
+    os.makedirs(waiting)
+    config = tmp_path / "cloudooo.conf"
+    config.write_text("[app:main]\n")
+    hidden = [str(canary_path), str(config), waiting,
+              os.path.join(settings.working_path, "profiles", "office-1"),
+              *HOST_SECRETS]
+    os.makedirs(hidden[3])
+    probe = (
+        "import json, os, sys\n"
+        "def writable(path):\n"
+        "    try:\n"
+        "        open(os.path.join(path, 'x'), 'w').close()\n"
+        "        return True\n"
+        "    except OSError:\n"
+        "        return False\n"
+        "paths, places = json.loads(sys.argv[1])\n"
+        "print(json.dumps([{p: os.path.exists(p) for p in paths},\n"
+        "                  {p: writable(p) for p in places}]))\n")
+    places = [entry.profile_path, entry.requests_path, "/tmp",
+              settings.working_path, "/usr"]
+    result = subprocess.run(
+        entry._sandboxed(["/usr/bin/python3", "-c", probe,
+                          json.dumps([hidden, places])]),
+        capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    exists, writable = json.loads(result.stdout)
+    assert exists == {path: False for path in hidden}
+    # (working_path exists inside only as the folders leading to the bound
+    # ones, written nowhere on the host but, under /tmp, in its own /tmp.)
+    del writable[settings.working_path]
+    assert writable == {entry.profile_path: True, entry.requests_path: True,
+                        "/tmp": True, "/usr": False}
+    assert not os.path.exists(os.path.join(settings.working_path, "x"))
+    # Its /tmp is the instance's own folder on the host.
+    assert os.path.exists(os.path.join(entry.tmp_path, "x"))
