@@ -502,8 +502,11 @@ def test_office_over_its_memory_limit_faults_and_the_pool_recovers(
         fresh_megabytes + OFFICE_HEADROOM_MEGABYTES))
     with pytest.raises(xmlrpc.client.Fault) as caught:
         limited.proxy().convertFile(b64(heavy), "fodt", "pdf")
+    # Short of memory, LibreOffice either dies (twice: the document is
+    # retried once) or refuses the load.
     assert caught.value.faultCode == 4, caught.value.faultString
-    assert "crashed" in caught.value.faultString
+    assert "crashed twice" in caught.value.faultString or \
+        "cannot open" in caught.value.faultString, caught.value.faultString
     # The supervision replaced the instance: one healthy soffice serves.
     assert convert_small(limited).startswith(PDF_MAGIC)
     assert len(limited.office_pids()) == 1
