@@ -68,7 +68,7 @@ def make_app(global_conf, **local_conf):
     # instance idle between two conversions of ~30 ms.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
     settings.prepare_directories()
-    # Once, before any child: a sandbox that cannot work stops the start.
+    # check_settings above ran bubblewrap once; say what protects the host.
     Sandbox.from_settings(settings).prepare()
     handlers = {cls.name: cls(settings) for cls in HANDLER_CLASSES}
     registry = HandlerRegistry(settings.mimetype_registry, handlers)
