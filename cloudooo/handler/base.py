@@ -10,6 +10,9 @@ anything a client caused; the XML-RPC layer turns them into Faults.
 
 class Handler:
     name = "base"
+    # A handler that only converts (no metadata): the registry passes it by
+    # for methods without a destination.
+    converts_only = False
 
     def __init__(self, settings):
         self.settings = settings

@@ -1,0 +1,214 @@
+"""The chromium handler: HTML (or a zip holding an HTML page) -> PDF with
+page layout, through one shared headless Chromium.
+
+The page is written to its own request folder and checked by the same
+link check as LibreOffice's inputs.  The browser then loads it from a
+made-up origin (``http://document.invalid/``) whose every request is
+answered by us from that folder; any other URL is aborted, so the page
+reads nothing outside its folder and reaches no network.  Scripts run
+only with ``enable_javascript``.
+"""
+
+import io
+import logging
+import mimetypes
+import os
+import posixpath
+from urllib.parse import quote, unquote, urlsplit
+
+from cloudooo.errors import ConversionError, InvalidRequest, UnsupportedFormat
+from cloudooo.handler.base import Handler
+from cloudooo.handler.chromium.browser import ChromiumBrowser
+from cloudooo.handler.chromium.options import PrintOptions
+from cloudooo.handler.ooo import linkcheck
+from cloudooo.handler.ooo.boundedzip import UnpackBudget
+from cloudooo.handler.ooo.handler import unpack_html_zip
+from cloudooo.util import child_environment, temporary_directory
+
+logger = logging.getLogger(__name__)
+
+SOURCE_EXTENSIONS = ("html", "htm", "zip")
+DESTINATION = "pdf"
+PDF_TITLE = "PDF - Portable Document Format"
+# The page's origin: .invalid never resolves (RFC 2606), and every request
+# to it is answered from the request's folder.
+ORIGIN = "http://document.invalid/"
+PAGE_NAME = "document.html"
+TOC_HEADINGS = "h1, h2, h3, h4, h5, h6"
+
+# Builds the table of contents from the page's headings, in the page's
+# DOM (Playwright evaluates it even where the page's own scripts are off).
+TOC_SCRIPT = """(selector) => {
+  const headings = Array.from(document.querySelectorAll(selector));
+  const toc = document.createElement('nav');
+  toc.id = 'cloudooo-toc';
+  toc.style.breakAfter = 'page';
+  const title = document.createElement('h1');
+  title.textContent = 'Table of Contents';
+  title.setAttribute('aria-hidden', 'true');
+  toc.appendChild(title);
+  const list = document.createElement('ul');
+  list.style.listStyle = 'none';
+  list.style.paddingLeft = '0';
+  headings.forEach((heading, index) => {
+    if (!heading.id) heading.id = 'cloudooo-heading-' + index;
+    const level = Number(heading.tagName.substring(1));
+    const item = document.createElement('li');
+    item.style.marginLeft = (level - 1) * 1.5 + 'em';
+    const link = document.createElement('a');
+    link.href = '#' + heading.id;
+    link.textContent = heading.textContent.trim();
+    item.appendChild(link);
+    list.appendChild(item);
+  });
+  toc.appendChild(list);
+  document.body.insertBefore(toc, document.body.firstChild);
+}"""
+GRAYSCALE_STYLE = "html { filter: grayscale(100%) !important; }"
+
+
+class ChromiumHandler(Handler):
+    name = "chromium"
+    converts_only = True
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.browser = None
+
+    def start(self):
+        if self.browser is not None:
+            return
+        binary = self.settings.chromium_binary
+        if not os.access(binary, os.X_OK):
+            raise RuntimeError("Chromium not found: %s is missing (set "
+                               "chromium_binary; on Debian: apt-get install "
+                               "chromium)" % binary)
+        # The browser itself starts with the first request, then stays.
+        self.browser = ChromiumBrowser(
+            binary, os.path.join(self.settings.working_path, "chromium"),
+            env=child_environment(self.settings.env),
+            start_timeout=self.settings.chromium_start_timeout)
+
+    def stop(self):
+        if self.browser is not None:
+            self.browser.stop()
+            self.browser = None
+
+    def can_write(self, source_mimetype, destination_mimetype):
+        return destination_mimetype == "application/pdf"
+
+    def allowed_extensions(self, source_extension=None, document_type=None):
+        if source_extension in SOURCE_EXTENSIONS:
+            return [(DESTINATION, PDF_TITLE)]
+        return []
+
+    def allowed_conversion_formats(self, source_mimetype):
+        if source_mimetype in ("text/html", "application/zip"):
+            return [("application/pdf", PDF_TITLE)]
+        return []
+
+    def convert(self, data, source_format, destination_format, zip=False,
+                refresh=False, conversion_kw=None):
+        if source_format not in SOURCE_EXTENSIONS or \
+                destination_format != DESTINATION:
+            raise UnsupportedFormat("Chromium converts html to pdf only, "
+                                    "not %s to %s" % (source_format,
+                                                      destination_format))
+        if zip or refresh:
+            raise InvalidRequest("zip and refresh do not apply to HTML -> "
+                                 "PDF through Chromium")
+        options = PrintOptions(conversion_kw)
+        with temporary_directory(self.settings.tmp_path) as workdir:
+            folder = os.path.join(workdir, "in")
+            os.mkdir(folder)
+            page_path = self._prepare_input(folder, data, source_format)
+            if options.header_footer_html:
+                linkcheck.check_html(options.header_footer_html.encode(),
+                                     "header or footer")
+            page_url = ORIGIN + quote(os.path.relpath(page_path, folder))
+
+            async def job(browser):
+                return await print_page(browser, folder, page_url, options)
+
+            pdf = self.browser.run(job, self.settings.chromium_timeout)
+        if options.title is not None:
+            pdf = set_pdf_title(pdf, options.title)
+        return pdf
+
+    def _prepare_input(self, folder, data, source_format):
+        budget = UnpackBudget.from_settings(self.settings)
+        if source_format == "zip":
+            path = unpack_html_zip(data, folder, budget)
+            linkcheck.check_folder(folder, budget)
+            return path
+        path = os.path.join(folder, PAGE_NAME)
+        with open(path, "wb") as stream:
+            stream.write(data)
+        linkcheck.check_document(path, budget)
+        return path
+
+
+async def print_page(browser, folder, page_url, options):
+    """Load ``page_url`` in a fresh context, answered from ``folder``;
+    return its PDF."""
+    context = await browser.new_context(
+        java_script_enabled=options.enable_javascript,
+        service_workers="block", accept_downloads=False)
+    try:
+        await context.route("**/*", lambda route: answer_from_folder(
+            route, folder, options.encoding))
+        page = await context.new_page()
+        response = await page.goto(page_url, wait_until="load")
+        if response is None or not response.ok:
+            raise ConversionError("Chromium could not load the page")
+        if not options.print_media_type:
+            # wkhtmltopdf lays pages out for the screen unless asked.
+            await page.emulate_media(media="screen")
+        if options.javascript_delay_ms:
+            await page.wait_for_timeout(options.javascript_delay_ms)
+        if options.toc:
+            await page.evaluate(TOC_SCRIPT, TOC_HEADINGS)
+        if options.grayscale:
+            await page.add_style_tag(content=GRAYSCALE_STYLE)
+        return await page.pdf(**options.pdf_arguments())
+    finally:
+        await context.close()
+
+
+async def answer_from_folder(route, folder, encoding):
+    """Our origin's URLs come from ``folder``; data: passes; the rest is
+    aborted before anything leaves the browser."""
+    url = route.request.url
+    if url.startswith("data:"):
+        await route.continue_()
+        return
+    if not url.startswith(ORIGIN):
+        logger.info("chromium: blocked a request out of the page's folder")
+        await route.abort("blockedbyclient")
+        return
+    relative = posixpath.normpath(unquote(urlsplit(url).path)).lstrip("/")
+    root = os.path.realpath(folder)
+    path = os.path.realpath(os.path.join(root, relative))
+    if not path.startswith(root + os.sep) or not os.path.isfile(path):
+        await route.fulfill(status=404, body=b"")
+        return
+    content_type = mimetypes.guess_type(path)[0] or \
+        "application/octet-stream"
+    if content_type == "text/html" and encoding:
+        content_type += "; charset=" + encoding
+    with open(path, "rb") as stream:
+        body = stream.read()
+    await route.fulfill(status=200, body=body,
+                        headers={"Content-Type": content_type})
+
+
+def set_pdf_title(pdf, title):
+    """The PDF with ``title`` as its document title."""
+    from pypdf import PdfReader, PdfWriter
+    reader = PdfReader(io.BytesIO(pdf))
+    writer = PdfWriter(clone_from=reader)
+    writer.pdf_header = reader.pdf_header
+    writer.add_metadata({"/Title": title})
+    output = io.BytesIO()
+    writer.write(output)
+    return output.getvalue()
