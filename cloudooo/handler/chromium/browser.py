@@ -103,6 +103,16 @@ class ChromiumBrowser:
         ConversionTimeout raised.
         """
         loop = self._ensure_loop()
+        # Starting the browser has its own limit, not the request's.
+        starting = asyncio.run_coroutine_threadsafe(self._connected(), loop)
+        try:
+            starting.result(self.start_timeout + STOP_SECONDS)
+        except concurrent.futures.TimeoutError:
+            starting.cancel()
+            self.kill()
+            raise ConversionError("Chromium did not start within "
+                                  "chromium_start_timeout (%s s)"
+                                  % self.start_timeout)
         future = asyncio.run_coroutine_threadsafe(
             self._run_supervised(job), loop)
         try:

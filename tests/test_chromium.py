@@ -1,0 +1,342 @@
+"""HTML -> PDF with page layout through headless Chromium (issue 14 §1),
+end to end: a real server on loopback, real Chromium, real LibreOffice for
+the pages that still go there, poppler and pypdf to read the PDFs."""
+
+import io
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+import uuid
+import xmlrpc.client
+
+import psutil
+import pytest
+from pypdf import PdfReader
+
+from tests import chromium_fixtures as pages
+from tests.server import ServerProcess, b64, unb64
+
+MM = 72 / 25.4
+A4_LANDSCAPE = (297 * MM, 210 * MM)
+# Bounded waits of the fault tests (never asserted on as timings).
+WAIT_SECONDS = 60
+
+
+@pytest.fixture(scope="module")
+def chromium_server(tmp_path_factory):
+    process = ServerProcess(tmp_path_factory.mktemp("chromium"),
+                            office_pool_size=1, chromium_timeout=20).start()
+    yield process
+    assert process.stop(signal.SIGHUP) == []
+
+
+@pytest.fixture
+def proxy(chromium_server):
+    return chromium_server.proxy()
+
+
+def to_pdf(proxy, html, conversion_kw, source="html"):
+    pdf = unb64(proxy.convertFile(b64(html), source, "pdf", False, False,
+                                  conversion_kw))
+    assert pdf.startswith(b"%PDF-")
+    return pdf
+
+
+def pdf_pages_text(pdf):
+    """The text of each page, by pdftotext."""
+    text = subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf,
+                          capture_output=True, check=True).stdout.decode()
+    return text.split("\f")[:-1]
+
+
+def first_word_box(pdf, word):
+    """(xMin, yMin) in points of ``word``'s first occurrence."""
+    html = subprocess.run(["pdftotext", "-bbox", "-", "-"], input=pdf,
+                          capture_output=True, check=True).stdout.decode()
+    match = re.search(r'<word xMin="([\d.]+)" yMin="([\d.]+)"[^>]*>%s</word>'
+                      % re.escape(word), html)
+    assert match, "%r not in the PDF" % word
+    return float(match.group(1)), float(match.group(2))
+
+
+def browser_processes(server):
+    """The browser (not its helpers) among the server's children."""
+    found = []
+    for child in server.children():
+        try:
+            cmdline = child.cmdline()
+        except psutil.NoSuchProcess:
+            continue
+        if cmdline and "chromium" in os.path.basename(cmdline[0]) and \
+                not any(arg.startswith("--type=") for arg in cmdline) and \
+                child.status() != psutil.STATUS_ZOMBIE:
+            found.append(child)
+    return found
+
+
+def chromium_family(server):
+    """Every chromium process (and Playwright's driver) under the server."""
+    names = []
+    for child in server.children():
+        try:
+            cmdline = " ".join(child.cmdline())
+        except psutil.NoSuchProcess:
+            continue
+        if "chromium" in cmdline or "playwright" in cmdline:
+            names.append(child)
+    return names
+
+
+def wait_for(condition, what):
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "never happened: " + what
+        time.sleep(0.05)
+
+
+# -- page layout --------------------------------------------------------------
+
+def test_a4_landscape_margins_header_and_footer(proxy):
+    pdf = to_pdf(proxy, pages.layout_page(), {
+        "page_size": "A4", "orientation": "Landscape",
+        "margin_top": "20mm", "margin_bottom": "20mm",
+        "margin_left": "2cm", "margin_right": "20mm",
+        "header_html_data": b64(pages.header_html()),
+        "footer_html_data": b64(pages.footer_html())})
+    reader = PdfReader(io.BytesIO(pdf))
+    assert len(reader.pages) == 2
+    for page in reader.pages:
+        width, height = float(page.mediabox.width), \
+            float(page.mediabox.height)
+        assert abs(width - A4_LANDSCAPE[0]) < 2 and \
+            abs(height - A4_LANDSCAPE[1]) < 2, (width, height)
+    texts = pdf_pages_text(pdf)
+    assert pages.HEADER_TEXT in texts[0] and pages.HEADER_TEXT in texts[1]
+    assert re.search(r"\b1/2\b", texts[0]) and re.search(r"\b2/2\b",
+                                                         texts[1])
+    # The body starts at the 20 mm margins (the page's body has none).
+    x, y = first_word_box(pdf, "Quarterly")
+    assert abs(x - 20 * MM) < 3, x
+    assert 20 * MM - 1 < y < 20 * MM + 20, y
+
+
+def test_header_and_footer_texts_with_page_placeholders(proxy):
+    pdf = to_pdf(proxy, pages.layout_page(), {
+        "margin_top": "25mm", "header_left": "Left side",
+        "header_right": "Page [page] of [topage]",
+        "footer_center": "[title]", "title": "Report title"})
+    texts = pdf_pages_text(pdf)
+    assert "Left side" in texts[0] and "Page 1 of 2" in texts[0]
+    assert "Page 2 of 2" in texts[1] and "Report title" in texts[1]
+    assert PdfReader(io.BytesIO(pdf)).metadata.title == "Report title"
+
+
+def test_toc_lists_the_headings_on_the_first_page(proxy):
+    pdf = to_pdf(proxy, pages.layout_page(), {"toc": True})
+    texts = pdf_pages_text(pdf)
+    assert len(texts) == 3
+    assert "Table of Contents" in texts[0]
+    for heading in pages.HEADINGS:
+        assert heading in texts[0]
+    assert "Firstword" not in texts[0] and "Firstword" in texts[1]
+
+
+def test_outline_gives_pdf_bookmarks_from_the_headings(proxy):
+    pdf = to_pdf(proxy, pages.layout_page(), {"outline": True})
+    reader = PdfReader(io.BytesIO(pdf))
+
+    def titles(outline):
+        for item in outline:
+            if isinstance(item, list):
+                yield from titles(item)
+            else:
+                yield item.title
+    assert set(pages.HEADINGS) <= set(titles(reader.outline))
+    without = PdfReader(io.BytesIO(to_pdf(proxy, pages.layout_page(),
+                                          {"page_size": "A4"})))
+    assert without.outline == []
+
+
+def test_page_size_and_explicit_dimensions(proxy):
+    letter = PdfReader(io.BytesIO(to_pdf(proxy, pages.scripted_page(),
+                                         {"page_size": "Letter"})))
+    box = letter.pages[0].mediabox
+    assert abs(float(box.width) - 612) < 2 and \
+        abs(float(box.height) - 792) < 2
+    custom = PdfReader(io.BytesIO(to_pdf(proxy, pages.scripted_page(), {
+        "page_width": "10cm", "page_height": 150})))
+    box = custom.pages[0].mediabox
+    assert abs(float(box.width) - 100 * MM) < 2 and \
+        abs(float(box.height) - 150 * MM) < 2
+
+
+def test_encoding_reads_the_page_in_that_charset(proxy):
+    page = "<html><body><p>Caf\u00e9 cr\u00e8me</p></body></html>".encode(
+        "latin-1")
+    text = "".join(pdf_pages_text(to_pdf(proxy, page,
+                                         {"encoding": "latin-1"})))
+    assert "Caf\u00e9 cr\u00e8me" in text
+
+
+def test_zip_holding_a_page_with_its_stylesheet_and_picture(proxy):
+    pdf = to_pdf(proxy, pages.zipped_page(), {"page_size": "A5"},
+                 source="zip")
+    assert "Zipped page styledbyzip" in "".join(pdf_pages_text(pdf))
+    images = subprocess.run(["pdfimages", "-list", "-"], input=pdf,
+                            capture_output=True, check=True).stdout
+    assert len(images.decode().strip().splitlines()) >= 3  # header + 1
+
+
+# -- routing ----------------------------------------------------------------
+
+def test_html_to_pdf_without_conversion_kw_goes_to_libreoffice(proxy):
+    plain = PdfReader(io.BytesIO(to_pdf(proxy, pages.scripted_page(), {})))
+    assert "LibreOffice" in plain.metadata.producer
+    laid_out = PdfReader(io.BytesIO(to_pdf(proxy, pages.scripted_page(),
+                                           {"page_size": "A4"})))
+    assert "Skia" in laid_out.metadata.producer
+
+
+# -- refused requests ---------------------------------------------------------
+
+@pytest.mark.parametrize("conversion_kw, message", [
+    ({"no_such_key": 1}, "unsupported key(s) no_such_key"),
+    ({"page_size": "A99"}, "unknown page_size"),
+    ({"margin_top": "3 parsecs"}, "margin_top must be a length"),
+    ({"orientation": "sideways"}, "orientation"),
+    ({"zoom": 7}, "zoom must be a number"),
+    ({"header_html_data": "not base64!"}, "header_html_data"),
+])
+def test_bad_conversion_kw_is_fault_2_listing_the_keys(proxy, conversion_kw,
+                                                        message):
+    with pytest.raises(xmlrpc.client.Fault) as caught:
+        to_pdf(proxy, pages.scripted_page(), conversion_kw)
+    assert caught.value.faultCode == 2
+    assert message in caught.value.faultString
+    if "unsupported" in message:
+        assert "page_size" in caught.value.faultString and \
+            "footer_html_data" in caught.value.faultString
+
+
+# -- security -------------------------------------------------------------------
+
+def test_scripts_are_off_unless_asked(proxy):
+    text = "".join(pdf_pages_text(to_pdf(proxy, pages.scripted_page(),
+                                         {"page_size": "A4"})))
+    assert "Static words" in text and "Scripted" not in text
+    text = "".join(pdf_pages_text(to_pdf(proxy, pages.scripted_page(),
+                                         {"enable_javascript": True})))
+    assert "Scripted words" in text and "Static" not in text
+
+
+def test_links_out_of_the_page_are_refused_before_loading(proxy,
+                                                          spy_http_server):
+    spy_url, hits = spy_http_server
+    with pytest.raises(xmlrpc.client.Fault) as caught:
+        to_pdf(proxy, pages.linking_page(spy_url), {"page_size": "A4"})
+    assert caught.value.faultCode == 5
+    assert caught.value.faultString.startswith(
+        "This document contains unsafe links")
+    header = b64(b'<html><body><img src="%s?header"></body></html>'
+                 % spy_url.encode())
+    with pytest.raises(xmlrpc.client.Fault) as caught:
+        to_pdf(proxy, pages.scripted_page(), {"header_html_data": header})
+    assert caught.value.faultCode == 5
+    assert hits == []
+
+
+def test_a_script_reaches_no_network_and_no_local_file(
+        proxy, spy_http_server, tmp_path):
+    spy_url, hits = spy_http_server
+    canary = tmp_path / "canary.txt"
+    secret = "canary-%s" % uuid.uuid4().hex
+    canary.write_text(secret)
+    pdf = to_pdf(proxy, pages.escaping_script_page(spy_url, canary), {
+        "enable_javascript": True, "javascript_delay": 500})
+    text = "".join(pdf_pages_text(pdf))
+    # The script ran, and each attempt failed.
+    assert "fetchblocked" in text and "fileblocked" in text and \
+        "xhrblocked" in text
+    assert "GOT" not in text
+    assert hits == []
+    assert secret not in text and secret.encode() not in pdf
+
+
+# -- supervision ---------------------------------------------------------------
+
+def test_browser_killed_mid_request_is_restarted_and_the_request_answered(
+        chromium_server, proxy):
+    to_pdf(proxy, pages.scripted_page(), {"page_size": "A4"})
+    [browser] = browser_processes(chromium_server)
+    started = time.time()
+    result = {}
+
+    def slow_request():
+        try:
+            result["pdf"] = to_pdf(chromium_server.proxy(),
+                                   pages.scripted_page(),
+                                   {"enable_javascript": True,
+                                    "javascript_delay": 3000})
+        except Exception as error:
+            result["error"] = error
+
+    thread = threading.Thread(target=slow_request)
+    thread.start()
+
+    def renderer_started():
+        for child in browser.children(recursive=True):
+            try:
+                if "--type=renderer" in child.cmdline() and \
+                        child.create_time() >= started - 1:
+                    return True
+            except psutil.NoSuchProcess:
+                pass
+        return False
+    wait_for(renderer_started, "a renderer for the slow request")
+    os.kill(browser.pid, signal.SIGKILL)
+    thread.join(WAIT_SECONDS)
+    assert not thread.is_alive()
+    assert "pdf" in result, result.get("error")
+    assert "Scripted words" in "".join(pdf_pages_text(result["pdf"]))
+    [restarted] = browser_processes(chromium_server)
+    assert restarted.pid != browser.pid
+    assert "restarting" in chromium_server.log()
+    # And the next request is served by the new browser.
+    to_pdf(proxy, pages.scripted_page(), {"page_size": "A4"})
+    assert [process.pid for process in browser_processes(
+        chromium_server)] == [restarted.pid]
+
+
+def test_chromium_timeout_kills_the_browser_with_fault_8(make_server):
+    server = make_server(chromium_timeout=3)
+    proxy = server.proxy()
+    to_pdf(proxy, pages.scripted_page(), {"page_size": "A4"})
+    [browser] = browser_processes(server)
+    with pytest.raises(xmlrpc.client.Fault) as caught:
+        to_pdf(proxy, pages.endless_script_page(),
+               {"enable_javascript": True})
+    assert caught.value.faultCode == 8
+    assert "chromium_timeout" in caught.value.faultString
+    wait_for(lambda: not psutil.pid_exists(browser.pid) or
+             browser.status() == psutil.STATUS_ZOMBIE, "the browser killed")
+    # A fresh browser answers the next request.
+    to_pdf(proxy, pages.scripted_page(), {"page_size": "A4"})
+    assert [process.pid for process in browser_processes(server)] != \
+        [browser.pid]
+    assert list(server.tmp_path.iterdir()) == []
+
+
+def test_sighup_stops_the_browser_and_its_driver(make_server):
+    server = make_server()
+    to_pdf(server.proxy(), pages.scripted_page(), {"page_size": "A4"})
+    family = chromium_family(server)
+    assert browser_processes(server) and family
+    assert server.stop(signal.SIGHUP) == []
+    gone, alive = psutil.wait_procs(family, timeout=10)
+    assert alive == []
