@@ -314,7 +314,7 @@ def test_browser_killed_mid_request_is_restarted_and_the_request_answered(
 
 
 def test_chromium_timeout_kills_the_browser_with_fault_8(make_server):
-    server = make_server(chromium_timeout=3)
+    server = make_server(chromium_timeout=10)
     proxy = server.proxy()
     to_pdf(proxy, pages.scripted_page(), {"page_size": "A4"})
     [browser] = browser_processes(server)

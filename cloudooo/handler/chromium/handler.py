@@ -9,6 +9,7 @@ reads nothing outside its folder and reaches no network.  Scripts run
 only with ``enable_javascript``.
 """
 
+import asyncio
 import io
 import logging
 import mimetypes
@@ -34,6 +35,8 @@ PDF_TITLE = "PDF - Portable Document Format"
 # to it is answered from the request's folder.
 ORIGIN = "http://document.invalid/"
 PAGE_NAME = "document.html"
+# What a spare page shows while it waits for a request.
+BLANK_PAGE = "cloudooo-blank"
 TOC_HEADINGS = "h1, h2, h3, h4, h5, h6"
 
 # Builds the table of contents from the page's headings, in the page's
@@ -74,6 +77,7 @@ class ChromiumHandler(Handler):
     def __init__(self, settings):
         super().__init__(settings)
         self.browser = None
+        self.spares = SparePages()
 
     def start(self):
         if self.browser is not None:
@@ -128,7 +132,8 @@ class ChromiumHandler(Handler):
             page_url = ORIGIN + quote(os.path.relpath(page_path, folder))
 
             async def job(browser):
-                return await print_page(browser, folder, page_url, options)
+                return await print_page(self.spares, browser, folder,
+                                        page_url, options)
 
             pdf = self.browser.run(job, self.settings.chromium_timeout)
         if options.title is not None:
@@ -148,16 +153,77 @@ class ChromiumHandler(Handler):
         return path
 
 
-async def print_page(browser, folder, page_url, options):
+class PageRequest:
+    """What a page's routing answers from: a request's folder, or nothing
+    yet (a spare page waiting for its request)."""
+
+    def __init__(self):
+        self.folder = None
+        self.encoding = None
+
+
+class SparePages:
+    """A fresh context with a page, made ahead of the next request.
+
+    Opening a page starts a renderer process, the slowest part of a small
+    conversion; the spare's page has already loaded an empty page of our
+    origin, so the request's page loads in a warm renderer.  The spare was
+    never used by any request: every request still gets a context of its
+    own.  Lives on the browser's loop; one spare per browser.
+    """
+
+    def __init__(self):
+        self._browser = None
+        self._task = None
+
+    async def take(self, browser, enable_javascript):
+        """(context, page, PageRequest) for one request."""
+        if not enable_javascript and self._browser is browser and \
+                self._task is not None:
+            task, self._task = self._task, None
+            try:
+                spare = await task
+            except Exception:
+                spare = None
+            if spare is not None:
+                self._refill(browser)
+                return spare
+        spare = await open_page(browser, enable_javascript)
+        if not enable_javascript:
+            self._refill(browser)
+        return spare
+
+    def _refill(self, browser):
+        self._browser = browser
+        self._task = asyncio.ensure_future(open_page(browser, False))
+        # A spare lost with its browser is not an error worth a log line.
+        self._task.add_done_callback(
+            lambda task: task.cancelled() or task.exception())
+
+
+async def open_page(browser, enable_javascript):
+    context = await browser.new_context(
+        java_script_enabled=enable_javascript, service_workers="block",
+        accept_downloads=False)
+    try:
+        request = PageRequest()
+        await context.route("**/*", lambda route: answer_from_folder(
+            route, request))
+        page = await context.new_page()
+        await page.goto(ORIGIN + BLANK_PAGE)
+        return context, page, request
+    except BaseException:
+        await context.close()
+        raise
+
+
+async def print_page(spares, browser, folder, page_url, options):
     """Load ``page_url`` in a fresh context, answered from ``folder``;
     return its PDF."""
-    context = await browser.new_context(
-        java_script_enabled=options.enable_javascript,
-        service_workers="block", accept_downloads=False)
+    context, page, request = await spares.take(browser,
+                                               options.enable_javascript)
     try:
-        await context.route("**/*", lambda route: answer_from_folder(
-            route, folder, options.encoding))
-        page = await context.new_page()
+        request.folder, request.encoding = folder, options.encoding
         response = await page.goto(page_url, wait_until="load")
         if response is None or not response.ok:
             raise ConversionError("Chromium could not load the page")
@@ -175,14 +241,19 @@ async def print_page(browser, folder, page_url, options):
         await context.close()
 
 
-async def answer_from_folder(route, folder, encoding):
-    """Our origin's URLs come from ``folder``; data: passes; the rest is
-    aborted before anything leaves the browser."""
+async def answer_from_folder(route, request):
+    """Our origin's URLs come from the request's folder; data: passes; the
+    rest is aborted before anything leaves the browser."""
     url = route.request.url
+    folder, encoding = request.folder, request.encoding
     if url.startswith("data:"):
         await route.continue_()
         return
-    if not url.startswith(ORIGIN):
+    if url == ORIGIN + BLANK_PAGE and folder is None:
+        await route.fulfill(status=200, body=b"",
+                            headers={"Content-Type": "text/html"})
+        return
+    if not url.startswith(ORIGIN) or folder is None:
         logger.info("chromium: blocked a request out of the page's folder")
         await route.abort("blockedbyclient")
         return
