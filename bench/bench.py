@@ -19,7 +19,9 @@ machine noise hits every side alike:
    converting them one after the other on its own warm soffice.bin
    (bare1), and two such clients at once, each on its own soffice.bin,
    splitting them (bare2); the four sides rotate order run by run;
-5. peak RSS of each server process and of every soffice.bin (psutil).
+5. peak RSS of each server process and of every soffice.bin (psutil);
+6. html -> pdf with page layout through the chromium handler against
+   one-shot ``chromium --headless --print-to-pdf`` (bench/chromium_bench.py).
 
 Inputs: small documents generated through the server from tests.documents'
 flat ODF, plus ../shared/corpus/ when that folder exists.  Everything
@@ -52,6 +54,8 @@ from tests import documents  # noqa: E402
 from cloudooo.handler.ooo.process import (JsonLineReader,  # noqa: E402
                                           WorkerLost)
 from tests.server import ServerProcess, b64, unb64  # noqa: E402
+sys.path.insert(0, str(PROJECT / "bench"))
+import chromium_bench  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 UNO_PYTHON = "/usr/bin/python3"
@@ -895,6 +899,9 @@ def main():
         elapsed = time.monotonic() - STARTED
         report(info, rows, rates, accounts, sampler, elapsed, corpus_note,
                arguments.throughput_jobs)
+        log("html -> pdf through Chromium against one-shot chromium")
+        print("\n".join(chromium_bench.report_lines(*chromium_bench.measure(
+            servers["pool1"], root / "chromium"))), flush=True)
     finally:
         sampler.stop()
         floor.stop()
