@@ -201,6 +201,8 @@ def test_html_to_pdf_without_conversion_kw_goes_to_libreoffice(proxy):
     laid_out = PdfReader(io.BytesIO(to_pdf(proxy, pages.scripted_page(),
                                            {"page_size": "A4"})))
     assert "Skia" in laid_out.metadata.producer
+    # A page without <title> gets none, not the browser's made-up URL.
+    assert not laid_out.metadata.title
 
 
 # -- refused requests ---------------------------------------------------------
@@ -340,3 +342,31 @@ def test_sighup_stops_the_browser_and_its_driver(make_server):
     assert server.stop(signal.SIGHUP) == []
     gone, alive = psutil.wait_procs(family, timeout=10)
     assert alive == []
+
+
+def max_colour_spread(pdf):
+    """The largest difference between two channels of a pixel of the first
+    page (0 for a gray page), read from pdftoppm's PPM."""
+    ppm = subprocess.run(["pdftoppm", "-r", "20", "-f", "1", "-l", "1", "-",
+                          ], input=pdf, capture_output=True,
+                         check=True).stdout
+    # P6\n<width> <height>\n<max>\n<bytes>
+    header_end = 0
+    for _field in range(4):
+        while ppm[header_end:header_end + 1].isspace():
+            header_end += 1
+        while not ppm[header_end:header_end + 1].isspace():
+            header_end += 1
+    pixels = ppm[header_end + 1:]
+    return max(max(pixels[i:i + 3]) - min(pixels[i:i + 3])
+               for i in range(0, len(pixels) - 2, 3))
+
+
+def test_grayscale_keeps_the_text_and_drops_the_colours(proxy):
+    page = b"""<html><body style="background: #2050e0">
+    <h1 style="color: #ff2020">Colourful heading</h1></body></html>"""
+    coloured = to_pdf(proxy, page, {"page_size": "A6"})
+    gray = to_pdf(proxy, page, {"page_size": "A6", "grayscale": True})
+    assert max_colour_spread(coloured) > 100
+    assert max_colour_spread(gray) < 8
+    assert "Colourful heading" in "".join(pdf_pages_text(gray))

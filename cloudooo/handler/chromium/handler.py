@@ -24,7 +24,8 @@ from cloudooo.handler.chromium.options import PrintOptions
 from cloudooo.handler.ooo import linkcheck
 from cloudooo.handler.ooo.boundedzip import UnpackBudget
 from cloudooo.handler.ooo.handler import unpack_html_zip
-from cloudooo.util import child_environment, temporary_directory
+from cloudooo.util import (child_environment, run_command,
+                           temporary_directory)
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ PDF_TITLE = "PDF - Portable Document Format"
 # The page's origin: .invalid never resolves (RFC 2606), and every request
 # to it is answered from the request's folder.
 ORIGIN = "http://document.invalid/"
+ORIGIN_HOST = "document.invalid"
 PAGE_NAME = "document.html"
 # What a spare page shows while it waits for a request.
 BLANK_PAGE = "cloudooo-blank"
@@ -67,7 +69,6 @@ TOC_SCRIPT = """(selector) => {
   toc.appendChild(list);
   document.body.insertBefore(toc, document.body.firstChild);
 }"""
-GRAYSCALE_STYLE = "html { filter: grayscale(100%) !important; }"
 
 
 class ChromiumHandler(Handler):
@@ -136,9 +137,26 @@ class ChromiumHandler(Handler):
                                         page_url, options)
 
             pdf = self.browser.run(job, self.settings.chromium_timeout)
-        if options.title is not None:
-            pdf = set_pdf_title(pdf, options.title)
-        return pdf
+            if options.grayscale:
+                pdf = self._grayscale(workdir, pdf)
+        return set_pdf_title(pdf, options.title)
+
+    def _grayscale(self, workdir, pdf):
+        """The PDF in shades of gray, text, links and bookmarks kept
+        (a CSS filter would miss the page's background)."""
+        source = os.path.join(workdir, "color.pdf")
+        output = os.path.join(workdir, "gray.pdf")
+        with open(source, "wb") as stream:
+            stream.write(pdf)
+        run_command(["gs", "-q", "-dSAFER", "-dBATCH", "-dNOPAUSE",
+                     "-sDEVICE=pdfwrite", "-sColorConversionStrategy=Gray",
+                     "-dProcessColorModel=/DeviceGray",
+                     "-sOutputFile=" + output, source],
+                    self.settings.tool_timeout, cwd=workdir,
+                    env=child_environment(self.settings.env),
+                    tool="ghostscript")
+        with open(output, "rb") as stream:
+            return stream.read()
 
     def _prepare_input(self, folder, data, source_format):
         budget = UnpackBudget.from_settings(self.settings)
@@ -234,8 +252,6 @@ async def print_page(spares, browser, folder, page_url, options):
             await page.wait_for_timeout(options.javascript_delay_ms)
         if options.toc:
             await page.evaluate(TOC_SCRIPT, TOC_HEADINGS)
-        if options.grayscale:
-            await page.add_style_tag(content=GRAYSCALE_STYLE)
         return await page.pdf(**options.pdf_arguments())
     finally:
         await context.close()
@@ -274,9 +290,15 @@ async def answer_from_folder(route, request):
 
 
 def set_pdf_title(pdf, title):
-    """The PDF with ``title`` as its document title."""
+    """The PDF with ``title`` as its document title.  Without one, a page
+    without <title> keeps none: Chromium would give it our made-up URL."""
     from pypdf import PdfReader, PdfWriter
     reader = PdfReader(io.BytesIO(pdf))
+    if title is None:
+        current = (reader.metadata or {}).get("/Title") or ""
+        if ORIGIN_HOST not in current:
+            return pdf
+        title = ""
     writer = PdfWriter(clone_from=reader)
     writer.pdf_header = reader.pdf_header
     writer.add_metadata({"/Title": title})
