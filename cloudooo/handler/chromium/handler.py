@@ -42,32 +42,52 @@ BLANK_PAGE = "cloudooo-blank"
 TOC_HEADINGS = "h1, h2, h3, h4, h5, h6"
 
 # Builds the table of contents from the page's headings, in the page's
-# DOM (Playwright evaluates it even where the page's own scripts are off).
+# DOM (Playwright evaluates it even where the page's own scripts are off):
+# one line per heading, linked to an anchor put at the heading's start,
+# with room for its page number, filled in by TOC_PAGES_SCRIPT once a
+# first print has told where each anchor landed.  The title is no heading,
+# so that it stays out of the outline.
 TOC_SCRIPT = """(selector) => {
   const headings = Array.from(document.querySelectorAll(selector));
   const toc = document.createElement('nav');
   toc.id = 'cloudooo-toc';
   toc.style.breakAfter = 'page';
-  const title = document.createElement('h1');
+  const title = document.createElement('div');
   title.textContent = 'Table of Contents';
-  title.setAttribute('aria-hidden', 'true');
+  title.style.cssText = 'font-size: 1.6em; font-weight: bold; ' +
+    'margin: 0.6em 0';
   toc.appendChild(title);
-  const list = document.createElement('ul');
-  list.style.listStyle = 'none';
-  list.style.paddingLeft = '0';
+  const anchors = [];
   headings.forEach((heading, index) => {
-    if (!heading.id) heading.id = 'cloudooo-heading-' + index;
+    const anchor = document.createElement('a');
+    anchor.id = 'cloudooo-toc-' + index;
+    heading.insertBefore(anchor, heading.firstChild);
+    anchors.push(anchor.id);
     const level = Number(heading.tagName.substring(1));
-    const item = document.createElement('li');
-    item.style.marginLeft = (level - 1) * 1.5 + 'em';
+    const line = document.createElement('div');
+    line.style.cssText = 'display: flex; align-items: baseline; ' +
+      'margin: 0.2em 0 0.2em ' + (level - 1) * 1.5 + 'em';
     const link = document.createElement('a');
-    link.href = '#' + heading.id;
+    link.href = '#' + anchor.id;
     link.textContent = heading.textContent.trim();
-    item.appendChild(link);
-    list.appendChild(item);
+    link.style.cssText = 'color: inherit; text-decoration: none';
+    const leader = document.createElement('span');
+    leader.style.cssText = 'flex: 1; border-bottom: 1px dotted; ' +
+      'margin: 0 0.4em';
+    const number = document.createElement('span');
+    number.className = 'cloudooo-toc-page';
+    number.dataset.anchor = anchor.id;
+    number.style.cssText = 'min-width: 2em; text-align: right';
+    line.append(link, leader, number);
+    toc.appendChild(line);
   });
-  toc.appendChild(list);
   document.body.insertBefore(toc, document.body.firstChild);
+  return anchors;
+}"""
+TOC_PAGES_SCRIPT = """(pages) => {
+  document.querySelectorAll('.cloudooo-toc-page').forEach((number) => {
+    number.textContent = pages[number.dataset.anchor] || '';
+  });
 }"""
 
 
@@ -251,7 +271,12 @@ async def print_page(spares, browser, folder, page_url, options):
         if options.javascript_delay_ms:
             await page.wait_for_timeout(options.javascript_delay_ms)
         if options.toc:
-            await page.evaluate(TOC_SCRIPT, TOC_HEADINGS)
+            anchors = await page.evaluate(TOC_SCRIPT, TOC_HEADINGS)
+            # A first print tells each heading's page; the numbers take
+            # the room kept for them, so the pages do not move.
+            first = await page.pdf(**options.pdf_arguments())
+            await page.evaluate(TOC_PAGES_SCRIPT,
+                                anchor_pages(first, anchors))
         return await page.pdf(**options.pdf_arguments())
     finally:
         await context.close()
@@ -287,6 +312,21 @@ async def answer_from_folder(route, request):
         body = stream.read()
     await route.fulfill(status=200, body=body,
                         headers={"Content-Type": content_type})
+
+
+def anchor_pages(pdf, anchors):
+    """{anchor id: its page number, from 1} read from the PDF's named
+    destinations (Chromium makes one for each linked anchor)."""
+    from pypdf import PdfReader
+    reader = PdfReader(io.BytesIO(pdf))
+    wanted = set(anchors)
+    pages = {}
+    for name, destination in reader.named_destinations.items():
+        anchor = name.lstrip("/")
+        if anchor in wanted:
+            pages[anchor] = str(
+                reader.get_destination_page_number(destination) + 1)
+    return pages
 
 
 def set_pdf_title(pdf, title):
