@@ -11,6 +11,8 @@ import threading
 import time
 import uuid
 import xmlrpc.client
+import zipfile
+from pathlib import Path
 
 import psutil
 import pytest
@@ -348,6 +350,9 @@ def test_sighup_stops_the_browser_and_its_driver(make_server):
     assert server.stop(signal.SIGHUP) == []
     gone, alive = psutil.wait_procs(family, timeout=10)
     assert alive == []
+    # The browser's profile went with it.
+    profiles = Path(server.settings["working_path"]) / "chromium"
+    assert list(profiles.iterdir()) == []
 
 
 def max_colour_spread(pdf):
@@ -376,3 +381,38 @@ def test_grayscale_keeps_the_text_and_drops_the_colours(proxy):
     assert max_colour_spread(coloured) > 100
     assert max_colour_spread(gray) < 8
     assert "Colourful heading" in "".join(pdf_pages_text(gray))
+
+
+def test_parallel_requests_each_get_their_own_page(chromium_server):
+    """Requests in flight together: each PDF holds its own page's words
+    only (each context answers from its own request's folder)."""
+    words = ["parallelword%d" % index for index in range(4)]
+    results = {}
+
+    def convert(word):
+        page = ('<html><head><link rel="stylesheet" href="style.css">'
+                '</head><body><p>%s</p></body></html>' % word).encode()
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as package:
+            package.writestr("index.html", page)
+            package.writestr("style.css",
+                             "p::after { content: ' css-%s'; }" % word)
+        try:
+            results[word] = "".join(pdf_pages_text(to_pdf(
+                chromium_server.proxy(), archive.getvalue(),
+                {"page_size": "A6"}, source="zip")))
+        except Exception as error:
+            results[word] = error
+
+    threads = [threading.Thread(target=convert, args=(word,))
+               for word in words]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT_SECONDS)
+    for word in words:
+        text = results[word]
+        assert isinstance(text, str), text
+        assert "%s css-%s" % (word, word) in text
+        assert all(other not in text for other in words if other != word)
+    assert list(chromium_server.tmp_path.iterdir()) == []
