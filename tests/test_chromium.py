@@ -416,3 +416,31 @@ def test_parallel_requests_each_get_their_own_page(chromium_server):
         assert "%s css-%s" % (word, word) in text
         assert all(other not in text for other in words if other != word)
     assert list(chromium_server.tmp_path.iterdir()) == []
+
+
+def test_orphan_browser_of_a_killed_server_is_stopped_at_next_start(
+        make_server):
+    server = make_server()
+    to_pdf(server.proxy(), pages.scripted_page(), {"page_size": "A4"})
+    [browser] = browser_processes(server)
+    family = server.children()
+    os.kill(server.pid, signal.SIGKILL)
+    server.process.wait(WAIT_SECONDS)
+    try:
+        assert browser.status() != psutil.STATUS_ZOMBIE  # orphaned, alive
+        server.start()
+
+        def browser_gone():
+            try:
+                return browser.status() == psutil.STATUS_ZOMBIE
+            except psutil.NoSuchProcess:
+                return True
+        wait_for(browser_gone, "the orphan browser stopped")
+        assert "terminating orphan browser pid %d" % browser.pid in \
+            server.log()
+    finally:
+        for process in family:  # whatever of the killed run is left
+            try:
+                process.kill()
+            except psutil.NoSuchProcess:
+                pass

@@ -65,8 +65,31 @@ def chromium_argv(binary, profile_directory, extra=()):
     return argv
 
 
-class BrowserCrashed(Exception):
-    """The browser died while a request was using it."""
+def terminate_orphans(profile_root):
+    """At server start: browsers of an earlier run of ours (killed before
+    it could stop them) still running on a profile under ``profile_root``;
+    stopped, and the stale profiles removed.  Others' browsers are never
+    touched: only our profile root tells ours."""
+    marker = "--user-data-dir=" + os.path.join(profile_root, "")
+    stopped = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = process.info.get("cmdline") or []
+        if process.pid == os.getpid() or not any(
+                argument.startswith(marker) for argument in cmdline):
+            continue
+        logger.warning("chromium: terminating orphan browser pid %d of an "
+                       "earlier run", process.pid)
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+        stopped.append(process)
+    psutil.wait_procs(stopped, timeout=STOP_SECONDS)
+    if os.path.isdir(profile_root):
+        for name in os.listdir(profile_root):
+            shutil.rmtree(os.path.join(profile_root, name),
+                          ignore_errors=True)
+    return [process.pid for process in stopped]
 
 
 class ChromiumBrowser:

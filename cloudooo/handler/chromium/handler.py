@@ -19,7 +19,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 from cloudooo.errors import ConversionError, InvalidRequest, UnsupportedFormat
 from cloudooo.handler.base import Handler
-from cloudooo.handler.chromium.browser import ChromiumBrowser
+from cloudooo.handler.chromium.browser import (ChromiumBrowser,
+                                               terminate_orphans)
 from cloudooo.handler.chromium.options import PrintOptions
 from cloudooo.handler.ooo import linkcheck
 from cloudooo.handler.ooo.boundedzip import UnpackBudget
@@ -108,9 +109,11 @@ class ChromiumHandler(Handler):
             raise RuntimeError("Chromium not found: %s is missing (set "
                                "chromium_binary; on Debian: apt-get install "
                                "chromium)" % binary)
+        profile_root = os.path.join(self.settings.working_path, "chromium")
+        terminate_orphans(profile_root)
         # The browser itself starts with the first request, then stays.
         self.browser = ChromiumBrowser(
-            binary, os.path.join(self.settings.working_path, "chromium"),
+            binary, profile_root,
             env=child_environment(self.settings.env),
             start_timeout=self.settings.chromium_start_timeout)
 
