@@ -121,7 +121,7 @@ def test_header_html_data_may_come_as_binary():
         {"header_html_data": encoded}).header_template
 
 
-# -- routing --------------------------------------------------------------------
+# -- routing ------------------------------------------------------------------
 
 class NamedHandler(Handler):
     def __init__(self, name, writes="*", converts_only=False):

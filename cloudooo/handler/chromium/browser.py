@@ -167,6 +167,10 @@ class ChromiumBrowser:
                 child.kill()
             except psutil.NoSuchProcess:
                 pass
+        try:  # reaped now: no zombie waits for the next request
+            process.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            logger.error("chromium: pid %d survived SIGKILL", process.pid)
 
     def stop(self):
         """Close the browser and Playwright, stop the loop thread; no

@@ -15,9 +15,10 @@ import logging
 import mimetypes
 import os
 import posixpath
+import zipfile
 from urllib.parse import quote, unquote, urlsplit
 
-from cloudooo.errors import ConversionError, InvalidRequest, UnsupportedFormat
+from cloudooo.errors import ConversionError, UnsupportedFormat
 from cloudooo.handler.base import Handler
 from cloudooo.handler.chromium.browser import (ChromiumBrowser,
                                                terminate_orphans)
@@ -38,6 +39,7 @@ PDF_TITLE = "PDF - Portable Document Format"
 ORIGIN = "http://document.invalid/"
 ORIGIN_HOST = "document.invalid"
 PAGE_NAME = "document.html"
+OUTPUT_NAME = "document.pdf"
 # What a spare page shows while it waits for a request.
 BLANK_PAGE = "cloudooo-blank"
 TOC_HEADINGS = "h1, h2, h3, h4, h5, h6"
@@ -142,9 +144,6 @@ class ChromiumHandler(Handler):
             raise UnsupportedFormat("Chromium converts html to pdf only, "
                                     "not %s to %s" % (source_format,
                                                       destination_format))
-        if zip or refresh:
-            raise InvalidRequest("zip and refresh do not apply to HTML -> "
-                                 "PDF through Chromium")
         options = PrintOptions(conversion_kw)
         with temporary_directory(self.settings.tmp_path) as workdir:
             folder = os.path.join(workdir, "in")
@@ -162,7 +161,10 @@ class ChromiumHandler(Handler):
             pdf = self.browser.run(job, self.settings.chromium_timeout)
             if options.grayscale:
                 pdf = self._grayscale(workdir, pdf)
-        return set_pdf_title(pdf, options.title)
+        pdf = set_pdf_title(pdf, options.title)
+        # refresh (update fields and indexes) has nothing to do on a web
+        # page; zip gives the PDF alone in a zip, as the ooo handler does.
+        return zip_of_pdf(pdf) if zip else pdf
 
     def _grayscale(self, workdir, pdf):
         """The PDF in shades of gray, text, links and bookmarks kept
@@ -298,7 +300,8 @@ async def answer_from_folder(route, request):
                             headers={"Content-Type": "text/html"})
         return
     if not url.startswith(ORIGIN) or folder is None:
-        logger.info("chromium: blocked a request out of the page's folder")
+        logger.debug("chromium: blocked a request out of the page's "
+                     "folder")
         await route.abort("blockedbyclient")
         return
     relative = posixpath.normpath(unquote(urlsplit(url).path)).lstrip("/")
@@ -315,6 +318,13 @@ async def answer_from_folder(route, request):
         body = stream.read()
     await route.fulfill(status=200, body=body,
                         headers={"Content-Type": content_type})
+
+
+def zip_of_pdf(pdf):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(OUTPUT_NAME, pdf)
+    return buffer.getvalue()
 
 
 def anchor_pages(pdf, anchors):
