@@ -453,3 +453,16 @@ def test_orphan_browser_of_a_killed_server_is_stopped_at_next_start(
                 process.kill()
             except psutil.NoSuchProcess:
                 pass
+
+
+def test_print_media_type_chooses_the_print_stylesheet(proxy):
+    page = b"""<html><head><style>
+    @media screen { .only-print { display: none } }
+    @media print { .only-screen { display: none } }
+    </style></head><body><p class="only-screen">screenword</p>
+    <p class="only-print">printword</p></body></html>"""
+    screen = "".join(pdf_pages_text(to_pdf(proxy, page, {"page_size": "A6"})))
+    assert "screenword" in screen and "printword" not in screen
+    printed = "".join(pdf_pages_text(to_pdf(proxy, page, {
+        "page_size": "A6", "print_media_type": True})))
+    assert "printword" in printed and "screenword" not in printed

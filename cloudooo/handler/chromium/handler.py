@@ -253,6 +253,9 @@ async def open_page(browser, enable_javascript):
         await context.route("**/*", lambda route: answer_from_folder(
             route, request))
         page = await context.new_page()
+        # wkhtmltopdf lays pages out for the screen unless asked for print
+        # media: the usual case is set up ahead.
+        await page.emulate_media(media="screen")
         await page.goto(ORIGIN + BLANK_PAGE)
         return context, page, request
     except BaseException:
@@ -270,9 +273,8 @@ async def print_page(spares, browser, folder, page_url, options):
         response = await page.goto(page_url, wait_until="load")
         if response is None or not response.ok:
             raise ConversionError("Chromium could not load the page")
-        if not options.print_media_type:
-            # wkhtmltopdf lays pages out for the screen unless asked.
-            await page.emulate_media(media="screen")
+        if options.print_media_type:
+            await page.emulate_media(media="print")
         if options.javascript_delay_ms:
             await page.wait_for_timeout(options.javascript_delay_ms)
         if options.toc:
