@@ -466,3 +466,18 @@ def test_print_media_type_chooses_the_print_stylesheet(proxy):
     printed = "".join(pdf_pages_text(to_pdf(proxy, page, {
         "page_size": "A6", "print_media_type": True})))
     assert "printword" in printed and "screenword" not in printed
+
+
+def test_a_browser_that_cannot_start_is_fault_4_and_the_server_stays(
+        make_server):
+    server = make_server(chromium_binary="/bin/false")
+    proxy = server.proxy()
+    for _attempt in range(2):  # a new try each time, no hang
+        with pytest.raises(xmlrpc.client.Fault) as caught:
+            to_pdf(proxy, pages.scripted_page(), {"page_size": "A4"})
+        assert caught.value.faultCode == 4
+        assert "Chromium exited at start" in caught.value.faultString
+    # LibreOffice's html -> pdf does not depend on it.
+    assert "LibreOffice" in PdfReader(io.BytesIO(to_pdf(
+        proxy, pages.scripted_page(), {}))).metadata.producer
+    assert list(server.tmp_path.iterdir()) == []

@@ -259,7 +259,13 @@ class ChromiumBrowser:
             if self._playwright is None:
                 from playwright.async_api import async_playwright
                 self._playwright = await async_playwright().start()
-            await self._start_browser()
+            try:
+                await self._start_browser()
+            except Exception:
+                # Playwright's driver may be what failed: a new one next
+                # time.
+                await self._stop_playwright()
+                raise
             return self._browser
 
     async def _start_browser(self):
@@ -330,9 +336,16 @@ class ChromiumBrowser:
 
     async def _shutdown(self):
         await self._close_browser()
-        if self._playwright is not None:
-            playwright, self._playwright = self._playwright, None
-            await playwright.stop()
+        await self._stop_playwright()
+
+    async def _stop_playwright(self):
+        playwright, self._playwright = self._playwright, None
+        if playwright is not None:
+            try:
+                await asyncio.wait_for(playwright.stop(), STOP_SECONDS)
+            except Exception:
+                logger.warning("chromium: Playwright's driver did not stop "
+                               "cleanly")
 
 
 def first_line(error):
