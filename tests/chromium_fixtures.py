@@ -71,7 +71,14 @@ const frame = document.createElement('iframe');
 frame.src = 'file://%(canary)s'; document.body.append(frame);
 const link = document.createElement('link'); link.rel = 'stylesheet';
 link.href = '%(spy)s?css'; document.head.append(link);
-</script></body></html>""" % {"spy": spy_url, "canary": canary_path}).encode()
+const spyFrame = document.createElement('iframe');
+spyFrame.src = '%(spy)s?frame'; document.body.append(spyFrame);
+const socket = new WebSocket('%(ws)s?websocket');
+socket.onerror = () => note('socketblocked');
+navigator.sendBeacon('%(spy)s?beacon', 'x');
+new EventSource('%(spy)s?events');
+</script></body></html>""" % {"spy": spy_url, "canary": canary_path,
+                              "ws": spy_url.replace("http:", "ws:")}).encode()
 
 
 def linking_page(spy_url):

@@ -280,7 +280,7 @@ def test_a_script_reaches_no_network_and_no_local_file(
     text = "".join(pdf_pages_text(pdf))
     # The script ran, and each attempt failed.
     assert "fetchblocked" in text and "fileblocked" in text and \
-        "xhrblocked" in text
+        "xhrblocked" in text and "socketblocked" in text
     assert "GOT" not in text
     assert hits == []
     assert secret not in text and secret.encode() not in pdf
