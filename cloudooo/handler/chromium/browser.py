@@ -107,6 +107,7 @@ class ChromiumBrowser:
         self._process = None
         self._profile = None
         self._starting = None  # asyncio.Lock, made on the loop
+        self._stopped = False
         self.restarts = 0
 
     # -- called from request threads ----------------------------------------
@@ -125,6 +126,8 @@ class ChromiumBrowser:
         job once more; past ``timeout`` seconds the browser is killed and
         ConversionTimeout raised.
         """
+        if self._stopped:
+            raise ConversionError("Chromium is stopping with the server")
         loop = self._ensure_loop()
         # Starting the browser has its own limit, not the request's.
         starting = asyncio.run_coroutine_threadsafe(self._connected(), loop)
@@ -176,6 +179,7 @@ class ChromiumBrowser:
         """Close the browser and Playwright, stop the loop thread; no
         process of ours survives."""
         with self._guard:
+            self._stopped = True  # no browser starts again
             loop, thread = self._loop, self._thread
             self._loop = self._thread = None
         if loop is None:
@@ -194,6 +198,8 @@ class ChromiumBrowser:
 
     def _ensure_loop(self):
         with self._guard:
+            if self._stopped:
+                raise ConversionError("Chromium is stopping with the server")
             if self._loop is None:
                 loop = asyncio.new_event_loop()
                 started = threading.Event()
