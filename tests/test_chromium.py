@@ -320,7 +320,8 @@ def test_browser_killed_mid_request_is_restarted_and_the_request_answered(
     os.kill(browser.pid, signal.SIGKILL)
     thread.join(WAIT_SECONDS)
     assert not thread.is_alive()
-    assert "pdf" in result, result.get("error")
+    assert "pdf" in result, "%s\n%s" % (result.get("error"),
+                                        chromium_server.log())
     assert "Scripted words" in "".join(pdf_pages_text(result["pdf"]))
     [restarted] = browser_processes(chromium_server)
     assert restarted.pid != browser.pid

@@ -267,11 +267,14 @@ class ChromiumBrowser:
                 self._playwright = await async_playwright().start()
             try:
                 await self._start_browser()
-            except Exception:
+            except Exception as error:
                 # Playwright's driver may be what failed: a new one next
                 # time.
                 await self._stop_playwright()
-                raise
+                if isinstance(error, ConversionError):
+                    raise
+                raise ConversionError("Chromium could not start: %s"
+                                      % first_line(error))
             return self._browser
 
     async def _start_browser(self):
