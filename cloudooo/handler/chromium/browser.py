@@ -48,9 +48,11 @@ CHROMIUM_FLAGS = (
     "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
 )
 ACTIVE_PORT_FILE = "DevToolsActivePort"
-# How long a Playwright error waits for the browser's death to show,
-# to tell a crash (resubmit) from the page's own failure.
-CRASH_SETTLE_SECONDS = 1.0
+# How long a Playwright error waits for the browser's death to show, to
+# tell a crash (resubmit) from the page's own failure: generous, as a
+# killed process may take a while to go on a loaded machine, and only
+# failures wait.
+CRASH_SETTLE_SECONDS = 5.0
 STOP_SECONDS = 5.0
 
 
