@@ -212,7 +212,9 @@ class SparePages:
     conversion; the spare's page has already loaded an empty page of our
     origin, so the request's page loads in a warm renderer.  The spare was
     never used by any request: every request still gets a context of its
-    own.  Lives on the browser's loop; one spare per browser.
+    own.  It is made once a request is done, not while one runs, which it
+    would slow down on a busy machine.  Lives on the browser's loop; one
+    spare per browser.
     """
 
     def __init__(self):
@@ -225,18 +227,15 @@ class SparePages:
                 self._task is not None:
             task, self._task = self._task, None
             try:
-                spare = await task
+                return await task
             except Exception:
-                spare = None
-            if spare is not None:
-                self._refill(browser)
-                return spare
-        spare = await open_page(browser, enable_javascript)
-        if not enable_javascript:
-            self._refill(browser)
-        return spare
+                pass  # lost with an earlier browser: make one now
+        return await open_page(browser, enable_javascript)
 
-    def _refill(self, browser):
+    def refill(self, browser):
+        """Start making the next spare, if none is on its way."""
+        if self._browser is browser and self._task is not None:
+            return
         self._browser = browser
         self._task = asyncio.ensure_future(open_page(browser, False))
         # A spare lost with its browser is not an error worth a log line.
@@ -287,6 +286,8 @@ async def print_page(spares, browser, folder, page_url, options):
         return await page.pdf(**options.pdf_arguments())
     finally:
         await context.close()
+        if browser.is_connected():
+            spares.refill(browser)
 
 
 async def answer_from_folder(route, request):
