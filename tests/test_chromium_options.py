@@ -78,6 +78,13 @@ def test_page_sizes_by_name_and_orientation():
     assert (options.width, options.height) == ("4in", "100mm")
 
 
+def test_none_is_a_key_not_given():
+    options = PrintOptions({"toc": None, "margin_top": None, "title": None,
+                            "encoding": None})
+    assert options.toc is False and options.margins["top"] == "10mm"
+    assert options.title is None and options.encoding is None
+
+
 def test_booleans_as_erp5_may_send_them():
     assert PrintOptions({"toc": "True", "outline": 1}).toc is True
     options = PrintOptions({"background": "false", "grayscale": "yes"})

@@ -123,7 +123,9 @@ class PrintOptions:
     Playwright's ``page.pdf`` arguments; the rest is read by the handler."""
 
     def __init__(self, conversion_kw):
-        conversion_kw = dict(conversion_kw or {})
+        # A key sent as None (XML-RPC nil) is a key not given.
+        conversion_kw = {key: value for key, value in
+                         (conversion_kw or {}).items() if value is not None}
         unknown = sorted(str(key) for key in conversion_kw
                          if key not in SUPPORTED_KEYS)
         if unknown:
