@@ -83,6 +83,8 @@ def test_none_is_a_key_not_given():
                             "encoding": None})
     assert options.toc is False and options.margins["top"] == "10mm"
     assert options.title is None and options.encoding is None
+    with pytest.raises(InvalidRequest, match="unsupported key"):
+        PrintOptions({"bogus": None})
 
 
 def test_booleans_as_erp5_may_send_them():

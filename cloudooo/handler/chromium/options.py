@@ -123,14 +123,15 @@ class PrintOptions:
     Playwright's ``page.pdf`` arguments; the rest is read by the handler."""
 
     def __init__(self, conversion_kw):
-        # A key sent as None (XML-RPC nil) is a key not given.
-        conversion_kw = {key: value for key, value in
-                         (conversion_kw or {}).items() if value is not None}
+        conversion_kw = conversion_kw or {}
         unknown = sorted(str(key) for key in conversion_kw
                          if key not in SUPPORTED_KEYS)
         if unknown:
             _refuse("unsupported key(s) %s for HTML -> PDF; supported: %s"
                     % (", ".join(unknown), ", ".join(SUPPORTED_KEYS)))
+        # A known key sent as None (XML-RPC nil) is a key not given.
+        conversion_kw = {key: value for key, value in conversion_kw.items()
+                         if value is not None}
         get = conversion_kw.get
         for key in BOOLEAN_KEYS:
             setattr(self, key, as_boolean(key, get(key, False)))
