@@ -63,6 +63,8 @@ fetch('%(spy)s?fetch').then(r => r.text()).then(t => note('GOT ' + t),
     () => note('fetchblocked'));
 fetch('file://%(canary)s').then(r => r.text()).then(t => note(t),
     () => note('fileblocked'));
+fetch('/..%%2f..%%2f..%%2f..%%2f..%%2f..%%2f..%%2f..%%2f..%%2f..%(canary)s')
+    .then(r => r.text()).then(t => note('escaped ' + t));
 const xhr = new XMLHttpRequest();
 xhr.open('GET', '%(spy)s?xhr'); xhr.onerror = () => note('xhrblocked');
 xhr.send();

@@ -282,6 +282,8 @@ def test_a_script_reaches_no_network_and_no_local_file(
     assert "fetchblocked" in text and "fileblocked" in text and \
         "xhrblocked" in text and "socketblocked" in text
     assert "GOT" not in text
+    # A ../ climb out of the page's folder got an empty answer.
+    assert "escaped" in text
     assert hits == []
     assert secret not in text and secret.encode() not in pdf
 
