@@ -484,3 +484,21 @@ def test_a_browser_that_cannot_start_is_fault_4_and_the_server_stays(
     assert "LibreOffice" in PdfReader(io.BytesIO(to_pdf(
         proxy, pages.scripted_page(), {}))).metadata.producer
     assert list(server.tmp_path.iterdir()) == []
+
+
+def word_height(pdf, word):
+    html = subprocess.run(["pdftotext", "-bbox", "-", "-"], input=pdf,
+                          capture_output=True, check=True).stdout.decode()
+    match = re.search(r'<word xMin="[\d.]+" yMin="([\d.]+)" xMax="[\d.]+" '
+                      r'yMax="([\d.]+)">%s</word>' % word, html)
+    assert match, "%r not in the PDF" % word
+    return float(match.group(2)) - float(match.group(1))
+
+
+def test_zoom_scales_the_page(proxy):
+    page = b"<html><body><p>Zoomword</p></body></html>"
+    normal = word_height(to_pdf(proxy, page, {"page_size": "A5"}),
+                         "Zoomword")
+    doubled = word_height(to_pdf(proxy, page, {"page_size": "A5",
+                                               "zoom": 2}), "Zoomword")
+    assert 1.8 < doubled / normal < 2.2, (normal, doubled)
