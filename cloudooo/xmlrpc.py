@@ -12,7 +12,7 @@ import threading
 import xmlrpc.client
 from xmlrpc.server import SimpleXMLRPCDispatcher
 
-from cloudooo.errors import CloudoooError, InvalidRequest
+from cloudooo.errors import CloudoooError, InvalidRequest, ServerStopping
 
 logger = logging.getLogger(__name__)
 
@@ -101,10 +101,12 @@ class XmlRpcApplication:
     """The WSGI callable.  ``in_flight`` counts requests being served, so the
     command line can drain them before stopping."""
 
-    def __init__(self, instance, max_request_size, on_close=None):
+    def __init__(self, instance, max_request_size, on_close=None,
+                 on_interrupt=None):
         self.dispatcher = Dispatcher(instance)
         self.max_request_size = max_request_size
         self._on_close = on_close
+        self._on_interrupt = on_interrupt
         self._lock = threading.Lock()
         self.in_flight = 0
         self.refusing = False
@@ -114,6 +116,13 @@ class XmlRpcApplication:
         on_close, self._on_close = self._on_close, None
         if on_close is not None:
             on_close()
+
+    def interrupt(self):
+        """The drain time is running out: make the requests in flight end
+        now, each with the "server stopping" Fault."""
+        self.refusing = True
+        if self._on_interrupt is not None:
+            self._on_interrupt()
 
     def __call__(self, environ, start_response):
         method = environ.get("REQUEST_METHOD", "GET")
@@ -143,8 +152,9 @@ class XmlRpcApplication:
             self.in_flight += 1
         try:
             if self.refusing:
+                stopping = ServerStopping()
                 response = xmlrpc.client.dumps(xmlrpc.client.Fault(
-                    InvalidRequest.fault_code, "the server is stopping"),
+                    stopping.fault_code, str(stopping)),
                     methodresponse=True, allow_none=True)
                 response = response.encode("utf-8")
             else:

@@ -26,8 +26,7 @@ from cloudooo.handler.chromium.options import PrintOptions
 from cloudooo.handler.ooo import linkcheck
 from cloudooo.handler.ooo.boundedzip import UnpackBudget
 from cloudooo.handler.ooo.handler import unpack_html_zip
-from cloudooo.util import (child_environment, run_command,
-                           temporary_directory)
+from cloudooo.util import child_environment, temporary_directory
 
 logger = logging.getLogger(__name__)
 
@@ -173,13 +172,13 @@ class ChromiumHandler(Handler):
         output = os.path.join(workdir, "gray.pdf")
         with open(source, "wb") as stream:
             stream.write(pdf)
-        run_command(["gs", "-q", "-dSAFER", "-dBATCH", "-dNOPAUSE",
-                     "-sDEVICE=pdfwrite", "-sColorConversionStrategy=Gray",
-                     "-dProcessColorModel=/DeviceGray",
-                     "-sOutputFile=" + output, source],
-                    self.settings.tool_timeout, cwd=workdir,
-                    env=child_environment(self.settings.env),
-                    tool="ghostscript")
+        self.run_tool(["gs", "-q", "-dSAFER", "-dBATCH", "-dNOPAUSE",
+                       "-sDEVICE=pdfwrite", "-sColorConversionStrategy=Gray",
+                       "-dProcessColorModel=/DeviceGray",
+                       "-sOutputFile=" + output, source],
+                      self.settings.tool_timeout,
+                      child_environment(self.settings.env), path=workdir,
+                      tool="ghostscript")
         with open(output, "rb") as stream:
             return stream.read()
 

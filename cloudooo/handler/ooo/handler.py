@@ -22,6 +22,8 @@ from cloudooo.handler.ooo.boundedzip import (ZIP_ERRORS, BoundedZip,
                                              UnpackBudget)
 from cloudooo.handler.ooo.sniff import OFFICE_KINDS, sniff_bytes
 from cloudooo.handler.ooo import filters, linkcheck
+from cloudooo.handler.ooo.backgrounds import (
+    enlarge_tiny_backgrounds, enlarge_tiny_backgrounds_in_folder)
 from cloudooo.handler.ooo.filters import FilterCatalogue, file_extension
 from cloudooo.handler.ooo.pool import OfficePool
 from cloudooo.handler.ooo.process import find_uno_python
@@ -72,7 +74,8 @@ class OfficeHandler(Handler):
                     self.settings.office_pool_size,
                     self.settings.openoffice_port)
         self.pool = OfficePool(self.settings, uno_python,
-                               child_environment(self.settings.env))
+                               child_environment(self.settings.env),
+                               self.sandbox)
         try:
             self.pool.start()
             reply = self.pool.run({"op": "catalogue"})
@@ -91,6 +94,12 @@ class OfficeHandler(Handler):
         if self.pool is not None:
             self.pool.stop()
             self.pool = None
+
+    def interrupt(self):
+        super().interrupt()
+        pool = self.pool
+        if pool is not None:
+            pool.interrupt()
 
     # -- the handler contract -----------------------------------------------
 
@@ -116,7 +125,7 @@ class OfficeHandler(Handler):
                 output_dir, output_file_name(destination_format))
             self._run(dict(loading, op="convert", output=output_path,
                            targets=targets, refresh=bool(refresh),
-                           script=script or None), data)
+                           script=script or None), data, workdir)
             if not os.path.exists(output_path):
                 raise ConversionError("LibreOffice wrote no %s file"
                                       % destination_format)
@@ -138,7 +147,7 @@ class OfficeHandler(Handler):
                 request["targets"] = self.catalogue.targets(
                     filters.HTML_BASE_EXTENSION) if html_page \
                     else self._odf_targets
-            metadata = self._run(request, data)["result"]
+            metadata = self._run(request, data, workdir)["result"]
             filter_name = metadata.pop("FilterName", "")
             service = metadata.pop("DocumentService", "")
             if html_page:
@@ -164,7 +173,7 @@ class OfficeHandler(Handler):
             output_path = os.path.join(
                 workdir, "result." + file_extension(source_format))
             self._run(dict(loading, op="set_metadata", output=output_path,
-                           metadata=metadata), data)
+                           metadata=metadata), data, workdir)
             with open(output_path, "rb") as stream:
                 return stream.read()
 
@@ -188,9 +197,11 @@ class OfficeHandler(Handler):
 
     # -- internals ----------------------------------------------------------
 
-    def _run(self, request, data):
-        """Run a worker request about the document ``data``."""
-        reply = self.pool.run(request, self.pool.quarantine.digest(data))
+    def _run(self, request, data, workdir):
+        """Run a worker request about the document ``data`` whose files are
+        in the request's folder ``workdir``."""
+        reply = self.pool.run(request, self.pool.quarantine.digest(data),
+                              workdir)
         if not reply.get("ok"):
             error_class = REPLY_ERRORS.get(reply.get("kind"), ConversionError)
             raise error_class(reply.get("message") or "conversion failed")
@@ -213,6 +224,7 @@ class OfficeHandler(Handler):
         if extension == "zip":
             path = unpack_html_zip(data, input_dir, budget)
             linkcheck.check_folder(input_dir, budget)
+            enlarge_tiny_backgrounds_in_folder(input_dir)
             return {"input": path, "load_options": dict(
                 filters.LOAD_OPTIONS_BY_SOURCE_EXTENSION["html"])}
         elif extension in ("csv", "tsv"):
@@ -225,7 +237,8 @@ class OfficeHandler(Handler):
         else:
             path = os.path.join(input_dir, "document." + extension)
             with open(path, "wb") as stream:
-                stream.write(data)
+                stream.write(enlarge_tiny_backgrounds(data)
+                             if extension in HTML_EXTENSIONS else data)
         linkcheck.check_document(
             path, budget, plain_text=load_options.get(
                 "FilterName", "").startswith("Text"))
