@@ -42,6 +42,10 @@ OUTPUT_NAME = "document.pdf"
 # What a spare page shows while it waits for a request.
 BLANK_PAGE = "cloudooo-blank"
 TOC_HEADINGS = "h1, h2, h3, h4, h5, h6"
+# Debian's ghostscript resources (CMaps, font maps) live here, outside
+# /usr: without them in the sandbox, the gray PDF's text loses its
+# Unicode mapping.
+GHOSTSCRIPT_DATA = ("/var/lib/ghostscript",)
 
 # Builds the table of contents from the page's headings, in the page's
 # DOM (Playwright evaluates it even where the page's own scripts are off):
@@ -178,7 +182,9 @@ class ChromiumHandler(Handler):
                        "-sOutputFile=" + output, source],
                       self.settings.tool_timeout,
                       child_environment(self.settings.env), path=workdir,
-                      tool="ghostscript")
+                      tool="ghostscript", read_only=[
+                          path for path in GHOSTSCRIPT_DATA
+                          if os.path.exists(path)])
         with open(output, "rb") as stream:
             return stream.read()
 
