@@ -56,6 +56,12 @@ CRASH_SETTLE_SECONDS = 5.0
 STOP_SECONDS = 5.0
 
 
+# Sets the browser's parent-death signal, then runs it: a server killed
+# outright takes its browser along (the browser is in a session of its own,
+# so nothing else would).
+SETPRIV = "/usr/bin/setpriv"
+
+
 def chromium_argv(binary, profile_directory, extra=()):
     """The command line of a browser with an empty profile."""
     argv = [binary] + list(CHROMIUM_FLAGS)
@@ -285,6 +291,8 @@ class ChromiumBrowser:
                                          dir=self.working_path)
         argv = chromium_argv(self.binary, self._profile,
                              ["--remote-debugging-port=0", "about:blank"])
+        if os.access(SETPRIV, os.X_OK):
+            argv = [SETPRIV, "--pdeathsig", "KILL", "--"] + argv
         try:
             self._process = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
