@@ -22,7 +22,9 @@ machine noise hits every side alike:
 5. peak RSS of each server process and of every soffice.bin (psutil);
 6. the sandbox's cost per conversion: the pool-of-1 server (default
    ``sandbox = bwrap``) against a third one with ``sandbox = none``, calls
-   alternated side by side.
+   alternated side by side;
+7. html -> pdf with page layout through the chromium handler against
+   one-shot ``chromium --headless --print-to-pdf`` (bench/chromium_bench.py).
 
 Inputs: small documents generated through the server from tests.documents'
 flat ODF, plus ../shared/corpus/ when that folder exists.  Everything
@@ -55,6 +57,8 @@ from tests import documents  # noqa: E402
 from cloudooo.handler.ooo.process import (JsonLineReader,  # noqa: E402
                                           WorkerLost)
 from tests.server import ServerProcess, b64, unb64  # noqa: E402
+sys.path.insert(0, str(PROJECT / "bench"))
+import chromium_bench  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 UNO_PYTHON = "/usr/bin/python3"
@@ -967,6 +971,9 @@ def main():
         report(info, rows, rates, accounts, sampler, elapsed, corpus_note,
                arguments.throughput_jobs)
         report_sandbox_cost(costs, arguments.sandbox_rounds)
+        log("html -> pdf through Chromium against one-shot chromium")
+        print("\n".join(chromium_bench.report_lines(*chromium_bench.measure(
+            servers["pool1"], root / "chromium"))), flush=True)
     finally:
         sampler.stop()
         try:

@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 
+from cloudooo.handler.chromium.handler import ChromiumHandler
 from cloudooo.handler.ffmpeg.handler import FFmpegHandler
 from cloudooo.handler.imagemagick.handler import ImageMagickHandler
 from cloudooo.handler.ooo.granulator import OdtGranulator
@@ -32,7 +33,7 @@ logger = logging.getLogger(__name__)
 GIL_SWITCH_INTERVAL_SECONDS = 0.0005
 
 HANDLER_CLASSES = (OfficeHandler, FFmpegHandler, ImageMagickHandler,
-                   PDFHandler)
+                   PDFHandler, ChromiumHandler)
 
 
 def configure_logging(settings):

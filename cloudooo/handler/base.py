@@ -17,6 +17,9 @@ from cloudooo.util import RunningCommands, run_command
 
 class Handler:
     name = "base"
+    # A handler that only converts (no metadata): the registry passes it by
+    # for methods without a destination.
+    converts_only = False
     # Whether get_metadata takes ``password`` (and convert a ``password``
     # key of conversion_kw) to open password-protected documents.
     accepts_password = False
