@@ -166,6 +166,19 @@ class ClusterProcess:
                 entries.append(entry)
         return entries
 
+    def entries_by_request_id(self, jobs, timeout=15):
+        """HAProxy's request lines of ``jobs`` by request id.  HAProxy logs
+        a request when it ends, a moment after the client has its answer:
+        wait (bounded) until every job's line is there."""
+        wanted = {job.request_id for job in jobs}
+        deadline = time.monotonic() + timeout
+        while True:
+            entries = {entry["request_id"]: entry
+                       for entry in self.request_entries()}
+            if wanted <= entries.keys() or time.monotonic() > deadline:
+                return entries
+            time.sleep(0.2)
+
     def descendants(self):
         try:
             return psutil.Process(self.process.pid).children(recursive=True)
