@@ -21,6 +21,7 @@ from cloudooo.manager import Manager
 from cloudooo.registry import HandlerRegistry
 from cloudooo.settings import Settings
 from cloudooo.xmlrpc import XmlRpcApplication
+from cloudooo.xmlrpc_stream import Spooling
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +90,9 @@ def make_app(global_conf, **local_conf):
         max_compression_ratio=settings.max_compression_ratio)
     manager = Manager(registry, handlers, granulator_class)
     app = XmlRpcApplication(manager, settings.max_request_size,
-                            on_close=stop_handlers)
+                            on_close=stop_handlers,
+                            spooling=Spooling(settings.tmp_path,
+                                              settings.stream_threshold_size))
     app.settings = settings
     app.handlers = handlers
     # A server run by pserve has no other hook to stop soffice at exit;

@@ -14,6 +14,7 @@ import re
 from cloudooo.errors import CloudoooError, InvalidRequest, UnsupportedFormat
 from cloudooo.formats import (extension_for_mimetype, extensions_for_mimetype,
                               mimetype_for_extension, normalize_format)
+from cloudooo.spool import Base64Document, SpooledDocument, document_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +25,12 @@ WHITESPACE = re.compile(rb"\s+")
 
 
 def decode_document(data, what="file"):
-    """Base64 text -> bytes, strictly: a typo must not become garbage."""
+    """Base64 text -> bytes, strictly: a typo must not become garbage.
+    Text the XML-RPC layer already decoded to disk stays there."""
+    if isinstance(data, SpooledDocument):
+        if data.error is not None:
+            raise InvalidRequest("%s is not valid base64" % what)
+        return data
     if isinstance(data, (bytes, bytearray)) or hasattr(data, "data"):
         raise InvalidRequest(
             "%s must be a base64-encoded string, not an XML-RPC binary "
@@ -39,7 +45,17 @@ def decode_document(data, what="file"):
 
 
 def encode_document(data):
+    """Bytes -> base64 text; a spooled result is encoded while sent."""
+    if isinstance(data, SpooledDocument):
+        return Base64Document(data)
     return base64.encodebytes(data).decode("ascii")
+
+
+def for_handler(handler, data):
+    """What ``handler`` takes: spooled documents only if it reads files."""
+    if handler.accepts_spooled_documents:
+        return data
+    return document_bytes(data)
 
 
 def source_format_of(name, what="source_format"):
@@ -75,6 +91,10 @@ def legacy_source(filename, extension):
 
 class Manager:
 
+    # Arguments holding a document (base64 text): the XML-RPC layer may
+    # hand them over as a SpooledDocument, already decoded to disk.
+    document_arguments = ("file", "data")
+
     def __init__(self, registry, handlers, granulator_class):
         self.registry = registry
         self.handlers = handlers
@@ -104,7 +124,8 @@ class Manager:
             raise InvalidRequest("conversion_kw must be a struct")
         data = self._document(file, source)
         handler = self.registry.handler_for(source, destination)
-        result = handler.convert(data, source, destination, zip=bool(zip),
+        result = handler.convert(for_handler(handler, data), source,
+                                 destination, zip=bool(zip),
                                  refresh=bool(refresh),
                                  conversion_kw=conversion_kw or {})
         return encode_document(result)
@@ -118,7 +139,7 @@ class Manager:
         source = source_format_of(source_format)
         data = self._document(file, source)
         handler = self.registry.handler_for(source)
-        metadata = handler.get_metadata(data, source,
+        metadata = handler.get_metadata(for_handler(handler, data), source,
                                         base_document=bool(base_document))
         raw = metadata.get("Data") or b""
         metadata["Data"] = encode_document(raw) if raw else ""
@@ -135,7 +156,8 @@ class Manager:
         handler = self.registry.handler_for(source)
         metadata = {capitalize(key): value
                     for key, value in metadata_dict.items()}
-        return encode_document(handler.set_metadata(data, source, metadata))
+        return encode_document(handler.set_metadata(
+            for_handler(handler, data), source, metadata))
 
     # -- what can become what ---------------------------------------------
 
@@ -308,8 +330,9 @@ class Manager:
         document = self._document(data, source)
         if source != GRANULATED_FORMAT:
             handler = self.registry.handler_for(source, GRANULATED_FORMAT)
-            document = handler.convert(document, source, GRANULATED_FORMAT)
-        return self.granulator_class(document)
+            document = handler.convert(for_handler(handler, document),
+                                       source, GRANULATED_FORMAT)
+        return self.granulator_class(document_bytes(document))
 
     def getTableItemList(self, data, source_format="odt"):
         """getTableItemList(data, source_format='odt') -> [[name, caption]];

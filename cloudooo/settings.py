@@ -144,6 +144,11 @@ SETTINGS_TABLE = (
      "together; beyond, Fault 2 'document expands beyond ...'"),
     ("max_compression_ratio", positive_int, 200,
      "largest unpacked/packed size ratio of a zip member over 1 MB"),
+    # Big documents streamed (cloudooo.xmlrpc_stream, cloudooo.spool).
+    ("stream_threshold_size", non_negative_int, 1024 * 1024,
+     "bytes of request body, of a document's base64 text or of a result "
+     "above which the document is decoded to disk as it arrives and "
+     "streamed back, never held whole in memory"),
 )
 
 SETTINGS_BY_NAME = {row[0]: row for row in SETTINGS_TABLE}

@@ -10,6 +10,9 @@ anything a client caused; the XML-RPC layer turns them into Faults.
 
 class Handler:
     name = "base"
+    # True: ``data`` may come as a cloudooo.spool.SpooledDocument (a file)
+    # and results may be returned as one; False: bytes in and out.
+    accepts_spooled_documents = False
 
     def __init__(self, settings):
         self.settings = settings

@@ -1,0 +1,225 @@
+"""Big documents kept on disk, never whole in memory.
+
+A document whose base64 text passes ``stream_threshold_size`` is decoded by
+the XML-RPC layer straight into a ``SpooledDocument`` (a file under
+``tmp_path``) as the request body is parsed; handlers that read files take
+it as it is, the others get its bytes.  A big result goes back the same way:
+the handler hands over its output file, the manager wraps it in a
+``Base64Document`` and the XML-RPC layer streams its base64 into the
+response.  Small documents stay bytes and ``str``: that path is cheaper.
+
+Every spooled file is owned by one object and removed by its ``close()``,
+or when the object is collected, whatever path the request took.
+"""
+
+import base64
+import binascii
+import hashlib
+import os
+import shutil
+import tempfile
+import weakref
+
+# Reads and writes of spooled files go by this much (a multiple of 57, the
+# bytes of one 76-character line of base64.encodebytes).
+CHUNK_SIZE = 57 * 1152
+BASE64_LINE_BYTES = 57
+# What base64 text may hold between its characters: the bytes that
+# manager.decode_document strips (regex \s on bytes).
+BASE64_BLANKS = b" \t\n\r\x0b\x0c"
+BASE64_ALPHABET = (b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                   b"0123456789+/")
+
+
+def _remove(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def new_spool_path(directory):
+    os.makedirs(directory, exist_ok=True)
+    descriptor, path = tempfile.mkstemp(prefix="spool-", dir=directory)
+    os.close(descriptor)
+    return path
+
+
+class SpooledDocument:
+    """The bytes of one document, in a file this object owns.
+
+    ``error`` says why the base64 text it came from was not valid (the file
+    then holds nothing useful); None when it was.  No ``data`` attribute:
+    the manager tells XML-RPC binaries by that name.
+    """
+
+    def __init__(self, path, size, error=None):
+        self.path = path
+        self.size = size
+        self.error = error
+        self._finalizer = weakref.finalize(self, _remove, path)
+
+    @classmethod
+    def adopt(cls, path, directory):
+        """Take over ``path`` (a handler's output) before its request folder
+        is removed: moved, not copied, into ``directory``."""
+        new_path = new_spool_path(directory)
+        os.replace(path, new_path)
+        return cls(new_path, os.path.getsize(new_path))
+
+    def __repr__(self):
+        return "<SpooledDocument %d bytes>" % self.size
+
+    def __len__(self):
+        return self.size
+
+    def open(self):
+        return open(self.path, "rb")
+
+    def head(self, size):
+        with self.open() as stream:
+            return stream.read(size)
+
+    def read_bytes(self):
+        """The whole document, for code that needs bytes (small handlers)."""
+        with self.open() as stream:
+            return stream.read()
+
+    def link_to(self, path):
+        """Make ``path`` hold the document: a hard link, no copy, where the
+        file system allows it."""
+        try:
+            os.link(self.path, path)
+        except OSError:
+            shutil.copyfile(self.path, path)
+
+    def sha256(self):
+        digest = hashlib.sha256()
+        with self.open() as stream:
+            for chunk in iter(lambda: stream.read(CHUNK_SIZE), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def close(self):
+        """Remove the file (an open stream on it still reads it)."""
+        self._finalizer()
+
+
+def output_of(path, threshold, directory):
+    """A handler's output file as its result: bytes when small, else a
+    SpooledDocument moved out of the request folder into ``directory``."""
+    if os.path.getsize(path) > threshold:
+        return SpooledDocument.adopt(path, directory)
+    with open(path, "rb") as stream:
+        return stream.read()
+
+
+def document_bytes(data):
+    """``data`` as bytes, whether it came as bytes or spooled."""
+    if isinstance(data, SpooledDocument):
+        return data.read_bytes()
+    return data
+
+
+class Base64Document:
+    """The base64 text of a SpooledDocument as an API method returns it:
+    ``base64.encodebytes`` lines, produced chunk by chunk while the response
+    is sent.  Owns the document: ``close()`` removes its file."""
+
+    def __init__(self, document):
+        self.document = document
+
+    def __repr__(self):
+        return "<Base64Document of %d bytes>" % self.document.size
+
+    def __len__(self):
+        """Characters of the text, known before a byte is encoded."""
+        size = self.document.size
+        full_lines, rest = divmod(size, BASE64_LINE_BYTES)
+        length = full_lines * (4 * BASE64_LINE_BYTES // 3 + 1)
+        if rest:
+            length += 4 * -(-rest // 3) + 1
+        return length
+
+    def chunks(self):
+        """The text as ASCII bytes.  The file leaves the folder as soon as
+        it is open, so nothing stays behind whatever the client does."""
+        with self.document.open() as stream:
+            self.document.close()
+            for chunk in iter(lambda: stream.read(CHUNK_SIZE), b""):
+                yield base64.encodebytes(chunk)
+
+    def close(self):
+        self.document.close()
+
+
+class Base64SpoolWriter:
+    """Decodes base64 text fed piece by piece into a new spool file.
+
+    Accepts exactly what ``manager.decode_document`` accepts (blanks
+    anywhere, then strict base64): complete groups of four characters are
+    decoded as they come; from the first ``=`` on, the rest (at most one
+    group) waits for the end.  Invalid text does not raise: the document
+    comes out with ``error`` set, as the manager must say so in its own
+    words.
+    """
+
+    def __init__(self, directory):
+        self.path = new_spool_path(directory)
+        self._stream = open(self.path, "wb")
+        self._pending = b""
+        self._padded = False
+        self._error = None
+        self._size = 0
+
+    def feed(self, text):
+        if self._error is not None:
+            return
+        try:
+            chunk = text.encode("ascii")
+        except UnicodeEncodeError:
+            self._error = "not ASCII"
+            return
+        pending = self._pending + chunk.translate(None, BASE64_BLANKS)
+        if not self._padded and b"=" in pending:
+            self._padded = True
+            cut = pending.index(b"=") // 4 * 4
+            self._write(pending[:cut])
+            pending = pending[cut:]
+        if self._padded:
+            # One padded group may end the text; anything after is wrong.
+            if len(pending) > 4:
+                self._error = "data after padding"
+            self._pending = pending
+            return
+        cut = len(pending) // 4 * 4
+        self._write(pending[:cut])
+        self._pending = pending[cut:]
+
+    def _write(self, group_text):
+        if not group_text or self._error is not None:
+            return
+        if group_text.translate(None, BASE64_ALPHABET):
+            self._error = "Non-base64 digit found"
+            return
+        # Whole groups of the alphabet only: every decoder agrees on them.
+        data = binascii.a2b_base64(group_text)
+        self._stream.write(data)
+        self._size += len(data)
+
+    def finish(self):
+        """The SpooledDocument of what was fed."""
+        if self._error is None:
+            try:
+                data = base64.b64decode(self._pending, validate=True)
+            except (binascii.Error, ValueError) as error:
+                self._error = str(error)
+            else:
+                self._stream.write(data)
+                self._size += len(data)
+        self._stream.close()
+        return SpooledDocument(self.path, self._size, self._error)
+
+    def abandon(self):
+        self._stream.close()
+        _remove(self.path)
