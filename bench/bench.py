@@ -52,6 +52,7 @@ from tests import documents  # noqa: E402
 from cloudooo.handler.ooo.process import (JsonLineReader,  # noqa: E402
                                           WorkerLost)
 from tests.server import ServerProcess, b64, unb64  # noqa: E402
+from tests.big_documents import big_odt  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 UNO_PYTHON = "/usr/bin/python3"
@@ -77,6 +78,13 @@ ONESHOT_TIMEOUT = 120      # one soffice --convert-to run
 STOP_TIMEOUT = 30
 RSS_SAMPLE_SECONDS = 0.1
 TREE_LIST_SECONDS = 1.0    # how often the sampler looks for new processes
+
+# Big documents (issue 13): sizes in MB, measured rounds of the first.
+BIG_SIZES_MB = (20, 100)
+BIG_ROUNDS = 5
+BIG_RSS_TARGET_MB = 64     # server RSS over idle during one big request
+BIG_LATENCY_TARGET = 1.1   # ours / floor on the first size
+BIG_RSS_SAMPLE_SECONDS = 0.02
 
 # Recycling would put a soffice restart into some measured calls; the
 # floor never restarts.  The default (100) costs one restart per 100 calls.
@@ -444,7 +452,8 @@ class RssSampler:
 
     def stop(self):
         self._stop.set()
-        self._thread.join(5)
+        if self._thread.is_alive():
+            self._thread.join(5)
 
     def _loop(self):
         while not self._stop.wait(self.interval):
@@ -488,6 +497,134 @@ class RssSampler:
                     overall.items(), key=lambda item: (
                         item[0][0], item[0][1] != "root", item[0][1],
                         item[0][2]))]
+
+
+# -- big documents -----------------------------------------------------------
+
+class PeakRss:
+    """Highest RSS of one process while the ``with`` block runs, sampled
+    often: a request's buffers live for well under a second."""
+
+    def __init__(self, pid):
+        self.process = psutil.Process(pid)
+        self.peak = self.process.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True,
+                                        name="peak-rss")
+
+    def _sample(self):
+        while not self._stop.wait(BIG_RSS_SAMPLE_SECONDS):
+            self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.process.memory_info().rss)
+
+
+def tree_cpu_seconds(server_pid):
+    """CPU seconds so far of the server and of its UNO workers."""
+    server = psutil.Process(server_pid)
+    workers = 0.0
+    for child in server.children(recursive=True):
+        try:
+            if process_kind(child) == "uno worker":
+                times = child.cpu_times()
+                workers += times.user + times.system
+        except psutil.Error:
+            continue
+    times = server.cpu_times()
+    return times.user + times.system, workers
+
+
+@dataclass
+class BigResult:
+    size_mb: int
+    floor_ms: list
+    ours_ms: list
+    rss_over_idle_mb: list
+    server_cpu_ms: list
+    worker_cpu_ms: list
+
+
+def measure_big(server, floor, directory, rounds, sizes_mb=BIG_SIZES_MB):
+    """ODT (text + 12 photos) -> PDF of each size: floor and ours
+    alternated (``rounds`` for the first size, one for the others), with
+    the server's RSS over idle and its and its worker's CPU per call."""
+    case = next(case for case in CASES if case.name == "odt->pdf")
+    proxy = proxy_for(server)
+    directory.mkdir(parents=True, exist_ok=True)
+    results = []
+    for index, size_mb in enumerate(sizes_mb):
+        path = big_odt(directory / ("big-%d.odt" % size_mb),
+                       size_mb * 1024 ** 2)
+        data = path.read_bytes()
+        result = BigResult(size_mb, [], [], [], [], [])
+        runs = rounds if index == 0 else 1
+        log("big documents: %d MB odt->pdf, %d round(s), plus warm-up",
+            size_mb, runs)
+        check_output(convert_ours(proxy, data, case)[1], "pdf",
+                     "ours big %d MB" % size_mb)
+        check_output(floor.convert(path, case)[1].read_bytes(), "pdf",
+                     "floor big %d MB" % size_mb)
+        for round_number in range(runs):
+            sides = ["floor", "ours"]
+            if round_number % 2:
+                sides.reverse()
+            for side in sides:
+                if side == "floor":
+                    result.floor_ms.extend(floor.convert(path, case)[0])
+                    continue
+                idle = psutil.Process(server.pid).memory_info().rss
+                cpu_before = tree_cpu_seconds(server.pid)
+                with PeakRss(server.pid) as rss:
+                    ms, _output = convert_ours(proxy, data, case)
+                cpu_after = tree_cpu_seconds(server.pid)
+                result.ours_ms.append(ms)
+                result.rss_over_idle_mb.append((rss.peak - idle) / 1024 ** 2)
+                result.server_cpu_ms.append(
+                    1000 * (cpu_after[0] - cpu_before[0]))
+                result.worker_cpu_ms.append(
+                    1000 * (cpu_after[1] - cpu_before[1]))
+        del data
+        path.unlink()
+        results.append(result)
+    return results
+
+
+def report_big(results):
+    lines = ["", "Big documents: ODT of text + 12 photos -> PDF, pool of 1, "
+             "floor and ours alternated (ms; RSS = server peak over idle, "
+             "sampled every %.0f ms; CPU per call)" % (
+                 1000 * BIG_RSS_SAMPLE_SECONDS)]
+    header = "%-8s %6s %9s %9s %11s %12s %11s %11s" % (
+        "size", "calls", "floor med", "ours med", "ours/floor",
+        "RSS over idle", "server CPU", "worker CPU")
+    lines += [header, "-" * len(header)]
+    for result in results:
+        lines.append("%-8s %6d %9.0f %9.0f %10.2fx %10.1f MB %8.0f ms "
+                     "%8.1f ms" % (
+                         "%d MB" % result.size_mb, len(result.ours_ms),
+                         median(result.floor_ms), median(result.ours_ms),
+                         median(result.ours_ms) / median(result.floor_ms),
+                         max(result.rss_over_idle_mb),
+                         median(result.server_cpu_ms),
+                         median(result.worker_cpu_ms)))
+    first = results[0]
+    ratio = median(first.ours_ms) / median(first.floor_ms)
+    worst_rss = max(max(result.rss_over_idle_mb) for result in results)
+    lines.append("  %d MB ours/floor <= %.1fx: %s (%.2fx); server RSS over "
+                 "idle <= %d MB: %s (worst %.1f MB)" % (
+                     first.size_mb, BIG_LATENCY_TARGET,
+                     "PASS" if ratio <= BIG_LATENCY_TARGET else "MISS",
+                     ratio, BIG_RSS_TARGET_MB,
+                     "PASS" if worst_rss <= BIG_RSS_TARGET_MB else "MISS",
+                     worst_rss))
+    print("\n".join(lines), flush=True)
 
 
 # -- the run ----------------------------------------------------------------
@@ -835,9 +972,15 @@ def parse_arguments():
     parser.add_argument("--throughput-jobs", type=int,
                         default=THROUGHPUT_JOBS,
                         help="conversions per throughput run (%(default)s)")
+    parser.add_argument("--big-rounds", type=int, default=BIG_ROUNDS,
+                        help="measured calls per side for the %d MB "
+                        "document (%%(default)s)" % BIG_SIZES_MB[0])
+    parser.add_argument("--big-only", action="store_true",
+                        help="only the big-document section: one server "
+                        "(pool of 1) and the floor")
     arguments = parser.parse_args()
     for name in ("rounds", "oneshot_runs", "throughput_runs",
-                 "throughput_jobs"):
+                 "throughput_jobs", "big_rounds"):
         if getattr(arguments, name) < 1:
             parser.error("--%s must be at least 1" % name.replace("_", "-"))
     return arguments
@@ -861,6 +1004,12 @@ def main():
     try:
         servers["pool1"] = ServerProcess(root / "pool1", office_pool_size=1,
                                          **SERVER_SETTINGS)
+        if arguments.big_only:
+            log("starting one server and the UNO floor (temp dir %s)", root)
+            start_all([servers["pool1"].start, floor.start])
+            report_big(measure_big(servers["pool1"], floor, root / "big",
+                                   arguments.big_rounds))
+            return 0
         servers["pool2"] = ServerProcess(root / "pool2", office_pool_size=2,
                                          **SERVER_SETTINGS)
         log("starting two servers, the UNO floor and two bare UNO clients "
@@ -891,10 +1040,14 @@ def main():
         rates, accounts = measure_throughput(servers, bares, generated,
                                              arguments.throughput_runs,
                                              arguments.throughput_jobs)
+        sampler.phase = "big documents"
+        big = measure_big(servers["pool1"], floor, root / "big",
+                          arguments.big_rounds)
         sampler.phase = "end"
         elapsed = time.monotonic() - STARTED
         report(info, rows, rates, accounts, sampler, elapsed, corpus_note,
                arguments.throughput_jobs)
+        report_big(big)
     finally:
         sampler.stop()
         floor.stop()
