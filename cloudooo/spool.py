@@ -155,8 +155,8 @@ class Base64SpoolWriter:
 
     Accepts exactly what ``manager.decode_document`` accepts (blanks
     anywhere, then strict base64): complete groups of four characters are
-    decoded as they come; from the first ``=`` on, the rest (at most one
-    group) waits for the end.  Invalid text does not raise: the document
+    decoded as they come; from the group before the first ``=`` on, the
+    rest (a few bytes) waits for the end.  Invalid text does not raise: the document
     comes out with ``error`` set, as the manager must say so in its own
     words.
     """
@@ -166,6 +166,7 @@ class Base64SpoolWriter:
         self._stream = open(self.path, "wb")
         self._pending = b""
         self._padded = False
+        self._context = 0
         self._error = None
         self._size = 0
 
@@ -177,21 +178,40 @@ class Base64SpoolWriter:
         except UnicodeEncodeError:
             self._error = "not ASCII"
             return
+        self.feed_ascii(chunk)
+
+    def feed_ascii(self, chunk):
+        """Feed text given as ASCII bytes (read straight from the body)."""
+        if self._error is not None:
+            return
         pending = self._pending + chunk.translate(None, BASE64_BLANKS)
         if not self._padded and b"=" in pending:
             self._padded = True
             cut = pending.index(b"=") // 4 * 4
-            self._write(pending[:cut])
-            pending = pending[cut:]
+            # The group before the padding stays: the decoder judges
+            # padding by what precedes it ("QUJD=" passes, "=" does not).
+            keep = max(0, cut - 4)
+            self._write(pending[:keep])
+            pending = pending[keep:]
+            self._context = cut - keep
         if self._padded:
-            # One padded group may end the text; anything after is wrong.
-            if len(pending) > 4:
-                self._error = "data after padding"
+            # After the first '=', the decoder accepts only '=' (any
+            # number after a whole group) or one padded group: more than
+            # two groups' worth decide the same as two.
+            rest = pending[self._context:]
+            if len(rest) > 8:
+                if rest.strip(b"="):
+                    self._error = "data after padding"
+                else:
+                    pending = pending[:self._context] + b"=" * 8
             self._pending = pending
             return
-        cut = len(pending) // 4 * 4
-        self._write(pending[:cut])
-        self._pending = pending[cut:]
+        # The last whole group waits too, in case padding follows it.
+        cut = len(pending) // 4 * 4 - 4
+        if cut > 0:
+            self._write(pending[:cut])
+            pending = pending[cut:]
+        self._pending = pending
 
     def _write(self, group_text):
         if not group_text or self._error is not None:

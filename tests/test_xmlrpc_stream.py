@@ -38,7 +38,9 @@ VALUES = st.recursive(
 BASE64_TEXT = st.lists(
     st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                     "0123456789+/") | st.sampled_from("= \n\t\r\x0b\x0c")
-    | st.sampled_from("-_*é\x00"), max_size=80).map("".join)
+    | st.sampled_from("-_*é\x00")
+    | st.sampled_from(["QUJD", "QQ", "Q", "==", "=" * 9]), max_size=80
+).map("".join)
 
 
 def positions(method):
@@ -97,7 +99,7 @@ def test_any_request_reads_as_loads_reads_it(tmp_path, params, threshold):
     assert os.listdir(tmp_path) == []
 
 
-@settings(max_examples=500, deadline=None,
+@settings(max_examples=1500, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=BASE64_TEXT, cuts=st.lists(st.integers(0, 80), max_size=6))
 def test_base64_decoded_as_the_manager_decodes_it(tmp_path, text, cuts):
@@ -308,4 +310,94 @@ def test_unsent_response_removes_its_files_on_close(tmp_path):
     response = method_response(Base64Document(spooled(tmp_path, b"x" * 10)))
     assert len(os.listdir(tmp_path)) == 1
     response.close()
+    assert os.listdir(tmp_path) == []
+
+
+# -- text read past expat ------------------------------------------------------
+
+class TrickleStream:
+    """A body arriving in reads of at most ``size`` bytes, as from a socket."""
+
+    def __init__(self, body, size):
+        self.stream = io.BytesIO(body)
+        self.size = size
+
+    def read(self, limit):
+        return self.stream.read(min(limit, self.size))
+
+
+TEXT_PIECES = st.sampled_from([
+    "QUJD", "QUJDRA==", "\n", " ", "\t", "\r\n", "\r", "&#10;", "&#65;",
+    "&amp;", "<!-- a > b -->", "<![CDATA[QUJD]]>", "<![CDATA[ <x> ]]>",
+    "<?pi x > y?>", "QQ", "é", "=", "*"]) | st.just("QUJD" * 300)
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pieces=st.lists(TEXT_PIECES, max_size=30),
+       open_tag=st.sampled_from(["<string>", "<string >", "<value>",
+                                 "<string a='>'>", "<base64>"]),
+       tail=st.sampled_from(["", "<bogus", "</value>", "</params>x",
+                             "<param><value><i4>1</i4></value></param>"]),
+       read_size=st.integers(1, 700), threshold=st.integers(0, 2000))
+def test_text_read_past_expat_reads_as_loads_reads_it(
+        tmp_path, pieces, open_tag, tail, read_size, threshold):
+    close_tag = "</%s>" % open_tag[1:].split(">")[0].split()[0]
+    body = ("<?xml version='1.0'?>\n<methodCall>\n<methodName>convert"
+            "</methodName>\n<params>\n<param>\n<value>%s%s%s</value>\n"
+            "</param>\n%s</params>\n</methodCall>\n" % (
+                open_tag if open_tag != "<value>" else "",
+                "".join(pieces),
+                close_tag if open_tag != "<value>" else "",
+                tail)).replace("<value><value>", "<value>").encode("utf-8")
+    try:
+        expected = xmlrpc.client.loads(body)
+    except Exception as error:
+        expected = error
+    try:
+        streamed = parse_request(TrickleStream(body, read_size), len(body),
+                                 positions, Spooling(str(tmp_path),
+                                                     threshold))
+    except Exception as error:
+        if isinstance(expected, ValueError) and open_tag == "<base64>":
+            # Known difference: a big <base64> document is not decoded (it
+            # is refused whatever it holds), so its bad base64 or non-ASCII
+            # goes unseen: a later error, or none, is reported instead; a
+            # Fault 2 either way.
+            assert os.listdir(tmp_path) == []
+            return
+        assert isinstance(expected, Exception), error
+        assert type(error) is type(expected)
+        assert str(error) == str(expected)
+        assert os.listdir(tmp_path) == []
+        return
+    if isinstance(expected, ValueError) and open_tag == "<base64>":
+        assert isinstance(streamed[0][0], xmlrpc.client.Binary)
+        return
+    assert not isinstance(expected, Exception), expected
+    (params, method), (loaded, loaded_method) = streamed, expected
+    assert method == loaded_method and len(params) == len(loaded)
+    for value, reference in zip(params, loaded):
+        if isinstance(value, SpooledDocument):
+            assert spooled_value(value) == expected_document(reference)
+            value.close()
+        elif isinstance(reference, xmlrpc.client.Binary):
+            assert isinstance(value, xmlrpc.client.Binary)
+        else:
+            same_values(value, reference)
+    assert os.listdir(tmp_path) == []
+
+
+def test_error_after_a_big_document_names_the_same_line(tmp_path):
+    text = base64.encodebytes(os.urandom(200_000)).decode()
+    body = ("<?xml version='1.0'?>\n<methodCall><methodName>convert"
+            "</methodName><params><param><value><string>%s</string>"
+            "</value></param>\n\n  <param><value><int>1</oops></value>"
+            "</param></params></methodCall>" % text).encode()
+    with pytest.raises(Exception) as loaded:
+        xmlrpc.client.loads(body)
+    with pytest.raises(Exception) as streamed:
+        parse(body, tmp_path, 1000)
+    assert "line %d," % (text.count("\n") + 4) in str(loaded.value)
+    assert str(streamed.value) == str(loaded.value)
     assert os.listdir(tmp_path) == []
