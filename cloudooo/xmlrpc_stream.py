@@ -20,8 +20,7 @@ import uuid
 import xmlrpc.client
 from xml.parsers import expat
 
-from cloudooo.spool import (BASE64_ALPHABET, Base64Document,
-                            Base64SpoolWriter, SpooledDocument)
+from cloudooo.spool import Base64Document, Base64SpoolWriter, SpooledDocument
 
 READ_CHUNK_SIZE = 1 << 16
 # expat gathers character data up to this size before calling us: without
@@ -30,9 +29,6 @@ TEXT_BUFFER_SIZE = 1 << 16
 # Elements whose text is a value the manager may take as a document.
 DOCUMENT_TEXT_TAGS = ("value", "string", "base64")
 XML_HEADER = "<?xml version='1.0'?>\n"
-# Text made of these bytes reads the same raw as through expat: no entity,
-# no carriage return to normalise, nothing outside ASCII.
-PLAIN_TEXT_BYTES = BASE64_ALPHABET + b"= \t\n"
 # A tag with nothing that could hide a '>' (no attribute, no quote).
 SIMPLE_TAG = re.compile(rb"</?[A-Za-z_][A-Za-z0-9_.:-]*[ \t\r\n]*>\Z")
 # Markup without its '>' waits for more bytes up to this size, then goes to
@@ -115,8 +111,10 @@ class StreamingUnmarshaller(xmlrpc.client.Unmarshaller):
         return self._writer is not None
 
     def raw_text(self, data):
-        """Text of the element being spooled, read from the body (ASCII)."""
-        self._writer.feed_ascii(data)
+        """Text of the element being spooled, read from the body: taken when
+        it is base64 lines (its number of line breaks is returned), else
+        left to expat (None)."""
+        return self._writer.feed_lines(data)
 
     def _abandon_writer(self):
         if self._writer is not None:
@@ -169,13 +167,14 @@ class RequestParser:
 
     Expat costs most of the CPU of a big request, scanning megabytes of
     base64 it only hands back.  So the body is cut at markup boundaries and
-    a piece of plain text (base64 and blanks) in a document being spooled
-    goes straight to the spool writer, expat getting only its line breaks
-    and trailing blanks: it still checks every tag, and its error messages
-    keep their line and column numbers.  Only where expat is known to sit in
-    element content: just after a simple tag it reported, or after plain
-    text; anything else (comments, CDATA, attributes, entities) goes
-    through expat whole.
+    a piece of text made of base64 lines, in a document being spooled, goes
+    straight to the spool writer, expat getting only its line breaks and
+    trailing blanks: it still checks every tag, and its error messages keep
+    their line and column numbers.  Only where expat is known to sit in
+    element content: just after a simple tag it reported, or after text
+    without entity, carriage return or non-ASCII byte; anything else
+    (comments, CDATA, attributes, entities, other characters) goes through
+    expat whole.
     """
 
     def __init__(self, target):
@@ -232,18 +231,20 @@ class RequestParser:
             SIMPLE_TAG.match(piece) is not None
 
     def _text(self, piece):
-        plain = not piece.translate(None, PLAIN_TEXT_BYTES)
-        if not (plain and self.in_content and self.target.spooling_text):
-            self._parse(piece)
-            self.in_content = self.in_content and plain
-            return
-        # Text expat still holds must reach the writer first.
-        self.parser.buffer_text = False
-        self.parser.buffer_text = True
-        self.target.raw_text(piece)
-        last_break = piece.rfind(b"\n")
-        self._parse(b"\n" * piece.count(b"\n") +
-                    b" " * (len(piece) - 1 - last_break))
+        if self.in_content and self.target.spooling_text:
+            # Text expat still holds must reach the writer first.
+            self.parser.buffer_text = False
+            self.parser.buffer_text = True
+            line_breaks = self.target.raw_text(piece)
+            if line_breaks is not None:
+                self._parse(b"\n" * line_breaks + b" " * (
+                    len(piece) - 1 - piece.rfind(b"\n")))
+                return
+        self._parse(piece)
+        # An entity, a carriage return or a character cut in two may be
+        # pending in expat: it is then not known to sit in content.
+        self.in_content = self.in_content and piece.isascii() and \
+            b"&" not in piece and b"\r" not in piece
 
     def close(self):
         if self.pending:
