@@ -87,7 +87,7 @@ def workload(work_dir):
     """[(kind, weight, call(proxy) -> None raising on a wrong answer,
     expected Fault code or None)]."""
     odt = odt_fixtures.sample_odt()
-    fodt = documents.fodt(title="Soak").encode()
+    fodt = documents.fodt(title="Soak")
     big = big_odt(work_dir / "big.odt", BIG_DOCUMENT_SIZE).read_bytes()
     png = media_fixtures.magick_image("rose:", "png")
     ogg = media_fixtures.ogg_audio()
