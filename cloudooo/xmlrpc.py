@@ -168,6 +168,7 @@ class XmlRpcApplication:
                                  "text/plain")
         with self._lock:
             self.in_flight += 1
+        response = None
         try:
             if self.refusing:
                 response = xmlrpc.client.dumps(xmlrpc.client.Fault(
@@ -179,9 +180,16 @@ class XmlRpcApplication:
                 response = self.dispatcher.respond(
                     environ["wsgi.input"], length, self.spooling)
         finally:
-            with self._lock:
-                self.in_flight -= 1
+            if response is not None and response.documents:
+                # Still in flight while its documents stream out.
+                response.on_close = self._request_done
+            else:
+                self._request_done()
         return self._respond(start_response, "200 OK", response, "text/xml")
+
+    def _request_done(self):
+        with self._lock:
+            self.in_flight -= 1
 
     @staticmethod
     def _respond(start_response, status, body, content_type):

@@ -268,10 +268,13 @@ class StreamingMarshaller(xmlrpc.client.Marshaller):
     def __init__(self, encoding=None, allow_none=False):
         super().__init__(encoding, allow_none)
         self.documents = []
-        # Random, so that no string of the result can be taken for it.
-        self.marker = "\x00%s\x00" % uuid.uuid4().hex
+        self.marker = None
 
     def dump_document(self, value, write):
+        if self.marker is None:
+            # Random, so that no string of the result can be taken for it;
+            # made only when needed (a getrandom call per response).
+            self.marker = "\x00%s\x00" % uuid.uuid4().hex
         write("<value><string>")
         write(self.marker)
         self.documents.append(value)
@@ -288,6 +291,7 @@ class Response:
         self.pieces = pieces
         self.documents = list(documents)
         self.length = sum(map(len, pieces)) + sum(map(len, self.documents))
+        self.on_close = None
 
     @classmethod
     def of_bytes(cls, body):
@@ -301,6 +305,9 @@ class Response:
 
     def close(self):
         close_documents(self.documents)
+        on_close, self.on_close = self.on_close, None
+        if on_close is not None:
+            on_close()
 
 
 def method_response(result):

@@ -401,3 +401,27 @@ def test_error_after_a_big_document_names_the_same_line(tmp_path):
     assert "line %d," % (text.count("\n") + 4) in str(loaded.value)
     assert str(streamed.value) == str(loaded.value)
     assert os.listdir(tmp_path) == []
+
+
+def test_streamed_answer_is_in_flight_until_closed(tmp_path):
+    """The drain on stop waits for in_flight: a document still streaming
+    out counts."""
+    from cloudooo.xmlrpc import XmlRpcApplication
+
+    class Big:
+        document_arguments = ("file",)
+
+        def convert(self, file):
+            return Base64Document(spooled(tmp_path, b"x" * 100))
+
+    app = XmlRpcApplication(Big(), 10 ** 6,
+                            spooling=Spooling(str(tmp_path), 10))
+    body = xmlrpc.client.dumps(("eA==",), "convert").encode()
+    response = app({"REQUEST_METHOD": "POST", "CONTENT_LENGTH": str(len(body)),
+                    "wsgi.input": io.BytesIO(body)}, lambda *args: None)
+    assert app.in_flight == 1
+    (text,), _ = xmlrpc.client.loads(b"".join(response))
+    assert base64.b64decode(text) == b"x" * 100
+    response.close()
+    assert app.in_flight == 0
+    assert os.listdir(tmp_path) == []
