@@ -19,7 +19,10 @@ machine noise hits every side alike:
    converting them one after the other on its own warm soffice.bin
    (bare1), and two such clients at once, each on its own soffice.bin,
    splitting them (bare2); the four sides rotate order run by run;
-5. peak RSS of each server process and of every soffice.bin (psutil).
+5. peak RSS of each server process and of every soffice.bin (psutil);
+6. the sandbox's cost per conversion: the pool-of-1 server (default
+   ``sandbox = bwrap``) against a third one with ``sandbox = none``, calls
+   alternated side by side.
 
 Inputs: small documents generated through the server from tests.documents'
 flat ODF, plus ../shared/corpus/ when that folder exists.  Everything
@@ -112,6 +115,12 @@ CASES = (
          dict(PDF_A1, ExportNotesPages=True)),
 )
 THROUGHPUT_CASES = ("odt->pdf", "docx->pdf")
+# The sandbox's cost: office conversions (its sandbox is made once per
+# instance) and one tool conversion (a bubblewrap per tool run).
+SANDBOX_CASES = ("odt->pdf", "docx->pdf")
+SANDBOX_TOOL_CASE = Case("png->jpg", "png", "jpg", "ImageMagick")
+SANDBOX_ROUNDS = 30
+SANDBOX_TARGET = 1.05      # sandboxed / unsandboxed office conversion
 
 
 @dataclass
@@ -883,6 +892,58 @@ def measure_throughput(servers, bares, generated, runs, jobs_per_run):
     return rates, accounts
 
 
+def measure_sandbox_cost(sandboxed, unsandboxed, generated, rounds):
+    """Median ms per case on the two servers, calls alternated (which side
+    goes first swaps round by round): {case name: (bwrap, none)}."""
+    by_name = {case.name: case for case in CASES}
+    cases = [by_name[name] for name in SANDBOX_CASES] + [SANDBOX_TOOL_CASE]
+    payloads = {case.name: generated[case.source].read_bytes()
+                if case.source in generated else documents.png(64, 64)
+                for case in cases}
+    proxies = {"bwrap": proxy_for(sandboxed),
+               "none": proxy_for(unsandboxed)}
+    timings = {case.name: {"bwrap": [], "none": []} for case in cases}
+    log("sandbox cost: %d rounds of %s on both servers", rounds,
+        ", ".join(case.name for case in cases))
+    for round_number in range(WARMUP_CALLS + rounds):
+        sides = ("bwrap", "none") if round_number % 2 == 0 \
+            else ("none", "bwrap")
+        for case in cases:
+            for side in sides:
+                ms, result = convert_ours(proxies[side],
+                                          payloads[case.name], case)
+                if case.destination == "jpg":
+                    if not result.startswith(b"\xff\xd8"):
+                        raise RuntimeError("sandbox cost: not a JPEG")
+                else:
+                    check_output(result, case.destination, "sandbox cost")
+                if round_number >= WARMUP_CALLS:
+                    timings[case.name][side].append(ms)
+    return {name: (median(sides["bwrap"]), median(sides["none"]))
+            for name, sides in timings.items()}
+
+
+def report_sandbox_cost(costs, rounds):
+    lines = ["Sandbox cost per conversion, ms (pool of 1, sandbox = bwrap "
+             "against sandbox = none, %d calls each, alternated)" % rounds]
+    header = "%-20s %9s %9s %9s" % ("case", "bwrap", "none", "ratio")
+    lines += [header, "-" * len(header)]
+    office_ratios = []
+    for name, (sandboxed, unsandboxed) in costs.items():
+        ratio = sandboxed / unsandboxed
+        if name != SANDBOX_TOOL_CASE.name:
+            office_ratios.append(ratio)
+        lines.append("%-20s %9.1f %9.1f %8.2fx" % (name, sandboxed,
+                                                    unsandboxed, ratio))
+    worst = max(office_ratios)
+    lines.append("  office conversions: sandbox cost <= %.2fx: %s (worst "
+                 "%.2fx); %s runs three tools, each in a bubblewrap of "
+                 "its own" % (SANDBOX_TARGET, "PASS" if worst <=
+                              SANDBOX_TARGET else "MISS", worst,
+                              SANDBOX_TOOL_CASE.name))
+    print("\n".join(lines + [""]), flush=True)
+
+
 # -- report -----------------------------------------------------------------
 
 def report(info, rows, rates, accounts, sampler, elapsed, corpus_note,
@@ -1007,6 +1068,9 @@ def parse_arguments():
     parser.add_argument("--throughput-jobs", type=int,
                         default=THROUGHPUT_JOBS,
                         help="conversions per throughput run (%(default)s)")
+    parser.add_argument("--sandbox-rounds", type=int, default=SANDBOX_ROUNDS,
+                        help="calls per case and side for the sandbox's "
+                        "cost (%(default)s)")
     parser.add_argument("--big-rounds", type=int, default=BIG_ROUNDS,
                         help="measured calls per side for the %d MB "
                         "document (%%(default)s)" % BIG_SIZES_MB[0])
@@ -1015,7 +1079,7 @@ def parse_arguments():
                         "(pool of 1) and the floor")
     arguments = parser.parse_args()
     for name in ("rounds", "oneshot_runs", "throughput_runs",
-                 "throughput_jobs", "big_rounds"):
+                 "throughput_jobs", "sandbox_rounds", "big_rounds"):
         if getattr(arguments, name) < 1:
             parser.error("--%s must be at least 1" % name.replace("_", "-"))
     return arguments
@@ -1036,6 +1100,9 @@ def main():
              for name in ("a", "b")}
     sampler = RssSampler()
     survivors = {}
+    # Only for the sandbox's cost: not one of the throughput sides.
+    unsandboxed = ServerProcess(root / "nosandbox", office_pool_size=1,
+                                sandbox="none", **SERVER_SETTINGS)
     try:
         servers["pool1"] = ServerProcess(root / "pool1", office_pool_size=1,
                                          **SERVER_SETTINGS)
@@ -1047,10 +1114,11 @@ def main():
             return 0
         servers["pool2"] = ServerProcess(root / "pool2", office_pool_size=2,
                                          **SERVER_SETTINGS)
-        log("starting two servers, the UNO floor and two bare UNO clients "
+        log("starting three servers, the UNO floor and two bare UNO clients "
             "(temp dir %s)", root)
         start_all([servers["pool1"].start, servers["pool2"].start,
-                   floor.start] + [bare.start for bare in bares.values()])
+                   unsandboxed.start, floor.start]
+                  + [bare.start for bare in bares.values()])
         info["office"] = floor.ready.get("version", "LibreOffice ?")
         for name, server in servers.items():
             sampler.roots[name] = server.pid
@@ -1075,6 +1143,9 @@ def main():
         rates, accounts = measure_throughput(servers, bares, generated,
                                              arguments.throughput_runs,
                                              arguments.throughput_jobs)
+        sampler.phase = "sandbox"
+        costs = measure_sandbox_cost(servers["pool1"], unsandboxed,
+                                     generated, arguments.sandbox_rounds)
         sampler.phase = "big documents"
         big = measure_big(servers["pool1"], floor, root / "big",
                           arguments.big_rounds)
@@ -1082,9 +1153,14 @@ def main():
         elapsed = time.monotonic() - STARTED
         report(info, rows, rates, accounts, sampler, elapsed, corpus_note,
                arguments.throughput_jobs)
+        report_sandbox_cost(costs, arguments.sandbox_rounds)
         report_big(big)
     finally:
         sampler.stop()
+        try:
+            survivors["nosandbox"] = unsandboxed.stop(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            unsandboxed.stop(signum=signal.SIGKILL, timeout=STOP_TIMEOUT)
         floor.stop()
         for bare in bares.values():
             bare.stop()

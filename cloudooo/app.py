@@ -17,10 +17,15 @@ from cloudooo.handler.imagemagick.handler import ImageMagickHandler
 from cloudooo.handler.ooo.granulator import OdtGranulator
 from cloudooo.handler.ooo.handler import OfficeHandler
 from cloudooo.handler.pdf.handler import PDFHandler
+from cloudooo.errors import ConfigurationError
 from cloudooo.manager import Manager
+from cloudooo.ops import requestlog
+from cloudooo.ops.endpoints import OpsApplication
+from cloudooo.ops.metrics import ServerMetrics
+from cloudooo.ops.preflight import check_settings
 from cloudooo.registry import HandlerRegistry
+from cloudooo.sandbox import Sandbox
 from cloudooo.settings import Settings
-from cloudooo.xmlrpc import XmlRpcApplication
 from cloudooo.xmlrpc_stream import Spooling
 
 logger = logging.getLogger(__name__)
@@ -33,11 +38,7 @@ HANDLER_CLASSES = (OfficeHandler, FFmpegHandler, ImageMagickHandler,
 
 def configure_logging(settings):
     level = logging.DEBUG if settings.debug_mode else logging.INFO
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(
-            level=level, format="%(asctime)s %(levelname)s [%(name)s] "
-            "[%(threadName)s] %(message)s")
+    requestlog.configure(settings.log_format, level)
     logging.getLogger("cloudooo").setLevel(level)
 
 
@@ -58,11 +59,18 @@ def exit_on_stop_signals():
 def make_app(global_conf, **local_conf):
     settings = Settings.from_config(global_conf, local_conf)
     configure_logging(settings)
+    # The same checks the commands run before detaching: a server loaded
+    # by ``paster serve`` or a WSGI container gets the same clear message.
+    problems = check_settings(settings)
+    if problems:
+        raise ConfigurationError("; ".join(problems))
     # A thread woken by a worker's reply must not wait the default 5 ms for
     # the GIL while another thread decodes base64: that wait leaves an office
     # instance idle between two conversions of ~30 ms.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
     settings.prepare_directories()
+    # Once, before any child: a sandbox that cannot work stops the start.
+    Sandbox.from_settings(settings).prepare()
     handlers = {cls.name: cls(settings) for cls in HANDLER_CLASSES}
     registry = HandlerRegistry(settings.mimetype_registry, handlers)
     # Only handlers the registry routes to are started: no LibreOffice for a
@@ -78,6 +86,14 @@ def make_app(global_conf, **local_conf):
                 logger.exception("stopping handler %s failed", handler.name)
         del started[:]
 
+    def interrupt_handlers():
+        for handler in started:
+            try:
+                handler.interrupt()
+            except Exception:
+                logger.exception("interrupting handler %s failed",
+                                 handler.name)
+
     try:
         for name in sorted(used, key=list(handlers).index):
             handlers[name].start()
@@ -89,12 +105,15 @@ def make_app(global_conf, **local_conf):
         OdtGranulator, max_unpacked_size=settings.max_unpacked_size,
         max_compression_ratio=settings.max_compression_ratio)
     manager = Manager(registry, handlers, granulator_class)
-    app = XmlRpcApplication(manager, settings.max_request_size,
-                            on_close=stop_handlers,
-                            spooling=Spooling(settings.tmp_path,
-                                              settings.stream_threshold_size))
+    app = OpsApplication(manager, settings.max_request_size,
+                         on_close=stop_handlers,
+                         on_interrupt=interrupt_handlers,
+                         metrics=ServerMetrics(handlers),
+                         spooling=Spooling(settings.tmp_path,
+                                           settings.stream_threshold_size))
     app.settings = settings
     app.handlers = handlers
+    app.handlers_enabled = tuple(sorted(used))
     # A server run by pserve has no other hook to stop soffice at exit;
     # ``cloudooo serve`` installs its own, gentler, handlers over these.
     atexit.register(app.close)

@@ -1,9 +1,12 @@
-"""``cloudooo serve CONF [--daemon]``: load the app, serve it, stop cleanly.
+"""``cloudooo serve CONF [--daemon]``: load the app, serve it, stop cleanly;
+``cloudooo stop|status --pid-file F``; and the client commands ``cloudooo
+convert|formats|metadata`` (``cloudooo.ops.client``).
 
 Signal handlers only record the signal (as gunicorn's arbiter does); the
 serving loop notices it, stops accepting, lets requests in flight finish
-(up to a grace period), then stops every handler and its child processes.
-SIGHUP, SIGTERM, SIGINT and SIGQUIT all mean "stop".
+(up to a grace period), interrupts those still running so that they answer
+with the "server stopping" Fault within it, then stops every handler and its
+child processes.  SIGHUP, SIGTERM, SIGINT and SIGQUIT all mean "stop".
 """
 
 import argparse
@@ -18,31 +21,77 @@ logger = logging.getLogger("cloudooo.cli")
 
 STOP_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 DRAIN_GRACE_SECONDS = 10.0
+# The end of the drain time kept to interrupt what still runs and send
+# those requests their "server stopping" Fault.
+INTERRUPT_MARGIN_SECONDS = 2.5
 LOOP_TICK_SECONDS = 0.2
 
 
-def read_server_options(config_path):
-    """The ``[server:main]`` options for waitress, minus ``use``."""
-    parser = configparser.ConfigParser(defaults={
-        "here": os.path.dirname(os.path.abspath(config_path)),
-        "__file__": os.path.abspath(config_path)})
-    if not parser.read(config_path):
-        raise SystemExit("cloudooo: cannot read %s" % config_path)
-    if not parser.has_section("server:main"):
+# How long ``--daemon`` waits for the detached server to say it serves
+# (every office instance gets office_start_timeout, in parallel).
+DAEMON_START_WAIT_SECONDS = 600
+
+
+def read_server_options(config_path, variables=None, server_name="main"):
+    """The ``[server:NAME]`` options for waitress, minus ``use``;
+    ``variables`` (``key=value`` on the command line) fill ``%(key)s``."""
+    defaults = dict(variables or {})
+    defaults.update({"here": os.path.dirname(os.path.abspath(config_path)),
+                     "__file__": os.path.abspath(config_path)})
+    parser = configparser.ConfigParser(defaults=defaults)
+    try:
+        if not parser.read(config_path):
+            raise SystemExit("cloudooo: cannot read %s" % config_path)
+    except configparser.Error as error:
+        raise SystemExit("cloudooo: %s: %s" % (config_path, error))
+    section = "server:" + server_name
+    if not parser.has_section(section):
         return {}
-    use = parser.get("server:main", "use", fallback="egg:waitress#main")
+    use = parser.get(section, "use", fallback="egg:waitress#main")
     if "waitress" not in use:
-        raise SystemExit("cloudooo serve: [server:main] use = %s: only "
-                         "waitress is supported" % use)
-    defaults = parser.defaults()
-    return {key: value for key, value in parser.items("server:main")
-            if key != "use" and key not in defaults}
+        raise SystemExit("cloudooo serve: [%s] use = %s: only waitress is "
+                         "supported" % (section, use))
+    return {key: value for key, value in parser.items(section)
+            if key != "use" and key not in parser.defaults()}
 
 
-def daemonize(log_file):
-    """Detach (double fork, new session), stdio to the log file."""
+class StartReport:
+    """With ``--daemon``, the detached server tells the terminal how its
+    start-up went over a pipe: the command exits 0 once it serves, or 1
+    with the error (an office that cannot start, say) instead of leaving it
+    in a log file."""
+
+    def __init__(self, write_fd=None):
+        self.write_fd = write_fd
+
+    def send(self, message, close):
+        if self.write_fd is None:
+            return
+        try:
+            os.write(self.write_fd, message.encode("utf-8", "replace"))
+            if close:
+                os.close(self.write_fd)
+        except OSError:
+            pass
+        self.write_fd = None
+
+    def serving(self):
+        self.send("ok", close=True)
+
+    def failed(self, error):
+        # Left open: it closes when this process exits, so the command
+        # returns once the failed server is gone.
+        self.send("error: %s" % (error or type(error).__name__), close=False)
+
+
+def daemonize(log_file, prog="cloudooo"):
+    """Detach (double fork, new session), stdio to the log file.  The
+    command itself waits for the server's StartReport and exits with it."""
+    read_fd, write_fd = os.pipe()
     if os.fork():
-        os._exit(0)
+        os.close(write_fd)
+        os._exit(_wait_for_start_report(read_fd, log_file, prog))
+    os.close(read_fd)
     os.setsid()
     if os.fork():
         os._exit(0)
@@ -53,19 +102,58 @@ def daemonize(log_file):
     with open(log_path, "ab") as log:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
+    return StartReport(write_fd)
+
+
+def _wait_for_start_report(read_fd, log_file, prog):
+    import select
+    chunks = []
+    deadline = time.monotonic() + DAEMON_START_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([read_fd], [], [],
+                                    deadline - time.monotonic())
+        if not ready:
+            break
+        chunk = os.read(read_fd, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    else:
+        sys.stderr.write("%s: still starting after %d s; see %s\n" % (
+            prog, DAEMON_START_WAIT_SECONDS, log_file or "the log"))
+        return 0
+    message = b"".join(chunks).decode("utf-8", "replace")
+    if message == "ok":
+        return 0
+    if not message:
+        message = "the server exited during start-up"
+    sys.stderr.write("%s: %s%s\n" % (prog, message, "; see %s" % log_file
+                                       if log_file else ""))
+    return 1
 
 
 class PidFile:
     def __init__(self, path):
         self.path = os.path.abspath(path) if path else None
 
-    def write(self):
+    def check(self):
+        """Refuse to start beside a live server of the same pid file."""
         if not self.path:
             return
         existing = self._read()
-        if existing and _process_exists(existing):
+        if existing and existing != os.getpid() and \
+                _process_exists(existing):
             raise SystemExit("cloudooo: already running as pid %d (%s)"
                              % (existing, self.path))
+        directory = os.path.dirname(self.path)
+        if not os.access(directory, os.W_OK):
+            raise SystemExit("cloudooo: cannot write the pid file %s"
+                             % self.path)
+
+    def write(self):
+        if not self.path:
+            return
+        self.check()
         with open(self.path, "w") as stream:
             stream.write("%d\n" % os.getpid())
 
@@ -99,38 +187,90 @@ class Server:
         self.app = app
         self.waitress = waitress.create_server(app, **options)
         self.stop_signal = None
+        self.signals_received = 0
 
     def _on_signal(self, signum, _frame):
+        # From now on GET /ready answers 503.
+        self.app.draining = True
+        self.signals_received += 1
         self.stop_signal = signum
 
     def serve_forever(self):
         from waitress import wasyncore
         for signum in STOP_SIGNALS:
             signal.signal(signum, self._on_signal)
-        self.waitress.print_listen("cloudooo serving on http://{}:{}")
-        sys.stdout.flush()
+        self._log_listening()
         loop_map = self.waitress._map
         while self.stop_signal is None:
             wasyncore.loop(timeout=LOOP_TICK_SECONDS, map=loop_map,
                            use_poll=True, count=1)
         logger.info("received %s: stopping", signal.Signals(
             self.stop_signal).name)
+        self._give_notice(loop_map)
         self._drain(loop_map)
 
+    def _log_listening(self):
+        """waitress prints where it listens; logged instead, so that a
+        JSON log (log_format = json) holds nothing but JSON lines."""
+        import contextlib
+        import io
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            self.waitress.print_listen("cloudooo serving on http://{}:{}")
+        for line in printed.getvalue().splitlines():
+            logger.info("%s", line)
+
+    def _give_notice(self, loop_map):
+        """Serve on as usual for ``drain_notice_seconds``, /ready at 503,
+        so a load balancer checking it stops sending work before the
+        listener closes.  A second stop signal ends the notice."""
+        from waitress import wasyncore
+        settings = getattr(self.app, "settings", None)
+        notice = getattr(settings, "drain_notice_seconds", 0)
+        if not notice:
+            return
+        logger.info("not ready: serving %.0f s more before draining", notice)
+        signals_before = self.signals_received
+        deadline = time.monotonic() + notice
+        while time.monotonic() < deadline and \
+                self.signals_received == signals_before:
+            wasyncore.loop(timeout=LOOP_TICK_SECONDS, map=loop_map,
+                           use_poll=True, count=1)
+
     def _drain(self, loop_map):
-        """Stop accepting; answer what is in flight; then stop handlers."""
+        """Stop accepting; answer what is in flight; interrupt what is still
+        running near the end of the drain time (its requests get the
+        "server stopping" Fault); then stop handlers."""
         from waitress import wasyncore
         self.app.refusing = True
-        self.waitress.close()
+        self._stop_listening()
         deadline = time.monotonic() + DRAIN_GRACE_SECONDS
+        interrupt_at = deadline - INTERRUPT_MARGIN_SECONDS
+        interrupted = False
         while time.monotonic() < deadline and (
                 self.app.in_flight or _pending_output(loop_map)):
+            if not interrupted and self.app.in_flight and \
+                    time.monotonic() >= interrupt_at:
+                logger.warning("%d request(s) still running: interrupting "
+                               "them", self.app.in_flight)
+                self.app.interrupt()
+                interrupted = True
             wasyncore.loop(timeout=LOOP_TICK_SECONDS, map=loop_map,
                            use_poll=True, count=1)
         self.app.close()
         self.waitress.task_dispatcher.shutdown(timeout=1)
         for channel in list(loop_map.values()):
             channel.close()
+
+    def _stop_listening(self):
+        """Close the listening socket only.  waitress's own close() also
+        closes the trigger by which a request thread wakes the loop to send
+        its answer: the answers of the drain would fail with EBADF."""
+        from waitress import wasyncore
+        if hasattr(self.waitress, "trigger"):
+            wasyncore.dispatcher.close(self.waitress)
+        else:  # several listening sockets: each is its own dispatcher
+            self.waitress.close()
 
 
 def _pending_output(loop_map):
@@ -140,43 +280,109 @@ def _pending_output(loop_map):
 
 
 def serve(arguments):
+    return run_server(arguments.config, host=arguments.host,
+                      port=arguments.port, daemon=arguments.daemon,
+                      pid_file=arguments.pid_file,
+                      log_file=arguments.log_file)
+
+
+def run_server(config, variables=None, app_name="main", server_name="main",
+               host=None, port=None, daemon=False, pid_file=None,
+               log_file=None, prog="cloudooo"):
+    """Check everything, detach if asked, load the app, serve until a stop
+    signal, stop every child.  Shared by ``cloudooo serve`` and our
+    ``pserve``."""
     from paste.deploy import loadapp
-    config_path = os.path.abspath(arguments.config)
-    options = read_server_options(config_path)
-    if arguments.host:
-        options["host"] = arguments.host
-    if arguments.port:
-        options["port"] = str(arguments.port)
-    # Validate the configuration before detaching, so mistakes reach the
-    # terminal rather than a log file.
-    from paste.deploy import appconfig
-    from cloudooo.settings import Settings
     from cloudooo.errors import ConfigurationError
+    from cloudooo.ops.preflight import check_configuration
+    config_path = os.path.abspath(config)
+    options = read_server_options(config_path, variables, server_name)
+    if host:
+        options["host"] = host
+    if port:
+        options["port"] = str(port)
+    # Everything that would stop the start-up is found here, before
+    # detaching, so mistakes reach the terminal rather than a log file.
     try:
-        context = appconfig("config:" + config_path)
-        Settings.from_config(context.global_conf, context.local_conf)
+        check_configuration(config_path, variables, app_name,
+                            _listening_options(options))
     except ConfigurationError as error:
-        raise SystemExit("cloudooo: %s: %s" % (config_path, error))
-    pid_file = PidFile(arguments.pid_file)
-    if arguments.log_file:
-        arguments.log_file = os.path.abspath(arguments.log_file)
-    if arguments.daemon:
-        daemonize(arguments.log_file)
-    elif arguments.log_file:
-        log = open(arguments.log_file, "ab")
+        raise SystemExit("%s: %s: %s" % (prog, config_path, error))
+    pid_file = PidFile(pid_file)
+    pid_file.check()
+    if log_file:
+        log_file = os.path.abspath(log_file)
+        try:
+            open(log_file, "ab").close()
+        except OSError as error:
+            raise SystemExit("%s: cannot write the log file %s: %s"
+                             % (prog, log_file, error.strerror))
+    report = StartReport()
+    if daemon:
+        report = daemonize(log_file, prog)
+    elif log_file:
+        log = open(log_file, "ab")
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
-    pid_file.write()
     try:
-        app = loadapp("config:" + config_path)
+        pid_file.write()
+        configure_logging_from(config_path)
         try:
-            Server(app, options).serve_forever()
+            app = loadapp("config:" + config_path, name=app_name,
+                          global_conf=variables or {})
+        except BaseException as error:
+            report.failed(error)
+            raise
+        try:
+            server = Server(app, options)
+            report.serving()
+            server.serve_forever()
+        except BaseException as error:
+            report.failed(error)
+            raise
         finally:
             app.close()
     finally:
         pid_file.remove()
     logger.info("cloudooo stopped")
     return 0
+
+
+def configure_logging_from(config_path):
+    """The ini file's own [loggers]/[handlers]/[formatters], as the classic
+    pserve and paster do; ``%(request_id)s`` may be used in its formats."""
+    import logging.config
+    parser = configparser.ConfigParser()
+    parser.read(config_path)
+    if parser.has_section("loggers"):
+        logging.config.fileConfig(config_path, defaults={
+            "here": os.path.dirname(config_path), "__file__": config_path},
+            disable_existing_loggers=False)
+
+
+def _listening_options(options):
+    """host and port to probe, unless waitress listens otherwise."""
+    if "listen" in options or "unix_socket" in options:
+        return None
+    return {"host": options.get("host", "0.0.0.0"),
+            "port": options.get("port", "8080")}
+
+
+def stop_command(arguments):
+    from cloudooo.ops import control
+    code, message = control.stop(
+        arguments.pid_file, getattr(signal, "SIG" + arguments.signal),
+        arguments.timeout)
+    print("cloudooo stop: %s" % message,
+          file=sys.stdout if code == 0 else sys.stderr)
+    return code
+
+
+def status_command(arguments):
+    from cloudooo.ops import control
+    code, message = control.status(arguments.pid_file)
+    print("cloudooo: %s" % message)
+    return code
 
 
 def main(argv=None):
@@ -192,10 +398,29 @@ def main(argv=None):
     serve_parser.add_argument("--host", help="override [server:main] host")
     serve_parser.add_argument("--port", type=int,
                               help="override [server:main] port")
+    stop_parser = commands.add_parser(
+        "stop", help="stop a server by its pid file and wait for it")
+    stop_parser.add_argument("--pid-file", required=True)
+    stop_parser.add_argument("--signal", default="HUP",
+                             choices=("HUP", "TERM", "INT", "QUIT"),
+                             help="signal to send (default HUP: drain, "
+                             "then stop)")
+    stop_parser.add_argument("--timeout", type=float, default=60.0,
+                             help="seconds to wait (default 60)")
+    status_parser = commands.add_parser(
+        "status", help="is the server of this pid file running (exit 0), "
+        "dead (1) or absent (3)")
+    status_parser.add_argument("--pid-file", required=True)
+    from cloudooo.ops.client import add_client_commands
+    add_client_commands(commands)
     arguments = parser.parse_args(argv)
     if arguments.command == "serve":
         return serve(arguments)
-    return 2
+    if arguments.command == "stop":
+        return stop_command(arguments)
+    if arguments.command == "status":
+        return status_command(arguments)
+    return arguments.run(arguments)
 
 
 if __name__ == "__main__":

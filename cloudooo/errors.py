@@ -45,6 +45,17 @@ class NotFound(CloudoooError):
     fault_code = 6
 
 
+class ServerStopping(CloudoooError):
+    """The server is stopping: the request was refused, or interrupted when
+    the drain time ran out.  Same code whatever the moment; send it again
+    once a server is up."""
+
+    fault_code = 2
+
+    def __init__(self, message="the server is stopping"):
+        super().__init__(message)
+
+
 class ServerBusy(CloudoooError):
     """No office instance became free within ``queue_timeout``."""
 

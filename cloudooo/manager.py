@@ -10,11 +10,14 @@ import binascii
 import functools
 import logging
 import re
+from typing import Dict, List, Optional, Union
 
+from cloudooo.arguments import check_public_methods, checked
 from cloudooo.errors import CloudoooError, InvalidRequest, UnsupportedFormat
 from cloudooo.formats import (extension_for_mimetype, extensions_for_mimetype,
                               mimetype_for_extension, normalize_format)
 from cloudooo.spool import Base64Document, SpooledDocument, document_bytes
+from cloudooo.ops.context import note, note_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +25,14 @@ logger = logging.getLogger(__name__)
 EMPTY_ALLOWED_FORMATS = ("csv", "tsv", "txt")
 GRANULATED_FORMAT = "odt"
 WHITESPACE = re.compile(rb"\s+")
+
+# Argument types of the published methods (see cloudooo.arguments).
+Base64 = str
+FormatName = str
+# What a metadata value may be: Keywords come as a list of words.
+MetadataValue = Union[str, int, float, bool, List[Union[str, int, float]],
+                      None]
+MetadataDict = Dict[str, MetadataValue]
 
 
 def decode_document(data, what="file"):
@@ -46,6 +57,7 @@ def decode_document(data, what="file"):
 
 def encode_document(data):
     """Bytes -> base64 text; a spooled result is encoded while sent."""
+    note_bytes("output_bytes", len(data))
     if isinstance(data, SpooledDocument):
         return Base64Document(data)
     return base64.encodebytes(data).decode("ascii")
@@ -69,13 +81,17 @@ def source_format_of(name, what="source_format"):
 
 def legacy_triple(method):
     """An ERP5 legacy method: the dict it returns as (200, dict, ''), any
-    failure (bad arguments included) as (402, {}, message)."""
+    failure (bad arguments and argument types included) as (402, {},
+    message)."""
+    checked_method = checked(method)
+
     @functools.wraps(method)
     def legacy_method(self, *args, **kwargs):
         try:
-            return 200, method(self, *args, **kwargs), ""
+            return 200, checked_method(self, *args, **kwargs), ""
         except Exception as error:
             return self._legacy_failure(method.__name__, error)
+    legacy_method.arguments_checked = True
     return legacy_method
 
 
@@ -89,7 +105,10 @@ def legacy_source(filename, extension):
     return filename.rsplit(".", 1)[-1]
 
 
+@check_public_methods
 class Manager:
+    """Every public method is published; its annotations are the argument
+    types clients must send (checked by cloudooo.arguments, Fault 2)."""
 
     # Arguments holding a document (base64 text): the XML-RPC layer may
     # hand them over as a SpooledDocument, already decoded to disk.
@@ -102,6 +121,7 @@ class Manager:
 
     def _document(self, file, source_format):
         data = decode_document(file)
+        note_bytes("input_bytes", len(data))
         if not data and source_format not in EMPTY_ALLOWED_FORMATS:
             raise InvalidRequest("the %s document is empty (0 bytes)"
                                  % source_format)
@@ -109,8 +129,10 @@ class Manager:
 
     # -- conversion and metadata ---------------------------------------------
 
-    def convertFile(self, file, source_format, destination_format, zip=False,
-                    refresh=False, conversion_kw=None):
+    def convertFile(self, file: Base64, source_format: FormatName,
+                    destination_format: FormatName, zip: bool = False,
+                    refresh: bool = False,
+                    conversion_kw: Optional[Dict[str, object]] = None):
         """convertFile(file, source_format, destination_format, zip=False,
         refresh=False, conversion_kw={}) -> base64 string.
 
@@ -120,6 +142,7 @@ class Manager:
         source = source_format_of(source_format)
         destination = source_format_of(destination_format,
                                        "destination_format")
+        note(source=source, destination=destination)
         if conversion_kw is not None and not isinstance(conversion_kw, dict):
             raise InvalidRequest("conversion_kw must be a struct")
         data = self._document(file, source)
@@ -130,8 +153,9 @@ class Manager:
                                  conversion_kw=conversion_kw or {})
         return encode_document(result)
 
-    def getFileMetadataItemList(self, file, source_format,
-                                base_document=False):
+    def getFileMetadataItemList(self, file: Base64,
+                                source_format: FormatName,
+                                base_document: bool = False):
         """getFileMetadataItemList(file, source_format, base_document=False)
         -> struct of metadata (Title, Subject, Keywords, ..., MIMEType);
         Data is '' or, with base_document, the document converted to its
@@ -145,7 +169,8 @@ class Manager:
         metadata["Data"] = encode_document(raw) if raw else ""
         return metadata
 
-    def updateFileMetadata(self, file, source_format, metadata_dict):
+    def updateFileMetadata(self, file: Base64, source_format: FormatName,
+                           metadata_dict: MetadataDict):
         """updateFileMetadata(file, source_format, metadata_dict) -> base64
         of the document with the metadata written.  Keys are capitalised;
         unknown keys become user-defined properties."""
@@ -161,7 +186,8 @@ class Manager:
 
     # -- what can become what ---------------------------------------------
 
-    def getAllowedExtensionList(self, request_dict=None):
+    def getAllowedExtensionList(
+            self, request_dict: Optional[Dict[str, Optional[str]]] = None):
         """getAllowedExtensionList({'mimetype'|'extension'|'document_type':
         value}) -> [(extension, title), ...].  By source: what the handlers
         the registry routes each pair to can write; [('', '')] when none
@@ -216,7 +242,7 @@ class Manager:
                     result.append(tuple(item))
         return result
 
-    def getAllowedConversionFormatList(self, source_mimetype):
+    def getAllowedConversionFormatList(self, source_mimetype: str):
         """getAllowedConversionFormatList(source_mimetype) ->
         [(mimetype, title), ...] over every handler the registry routes this
         mimetype to."""
@@ -237,8 +263,10 @@ class Manager:
     # -- ERP5's legacy API: (status, dict, message) triples ---------------
 
     @legacy_triple
-    def run_convert(self, filename="", data=None, meta=None, extension=None,
-                    orig_format=None):
+    def run_convert(self, filename: str = "", data: Base64 = None,
+                    meta: Optional[Dict[str, object]] = None,
+                    extension: Optional[FormatName] = None,
+                    orig_format: Optional[str] = None):
         """run_convert(filename, data, meta, extension, orig_format) ->
         (200, {'data', 'meta', 'mime'}, '') or (402, {}, message): the
         document in its base format (ODF; HTML for HTML pages) with its
@@ -254,16 +282,20 @@ class Manager:
         return {"data": data, "meta": metadata, "mime": mimetype}
 
     @legacy_triple
-    def run_setmetadata(self, filename="", data=None, meta=None,
-                        extension=None, orig_format=None):
+    def run_setmetadata(self, filename: str = "", data: Base64 = None,
+                        meta: Optional[MetadataDict] = None,
+                        extension: Optional[FormatName] = None,
+                        orig_format: Optional[str] = None):
         """run_setmetadata(filename, data, meta, extension, orig_format) ->
         (200, {'data'}, '') or (402, {}, message)."""
         return {"data": self.updateFileMetadata(
             data, legacy_source(filename, extension), meta or {})}
 
     @legacy_triple
-    def run_getmetadata(self, filename="", data=None, meta=None,
-                        extension=None, orig_format=None):
+    def run_getmetadata(self, filename: str = "", data: Base64 = None,
+                        meta: Optional[Dict[str, object]] = None,
+                        extension: Optional[FormatName] = None,
+                        orig_format: Optional[str] = None):
         """run_getmetadata(filename, data, meta, extension, orig_format) ->
         (200, {'meta'}, '') or (402, {}, message)."""
         metadata = self.getFileMetadataItemList(
@@ -273,8 +305,10 @@ class Manager:
         return {"meta": metadata}
 
     @legacy_triple
-    def run_generate(self, filename="", data=None, meta=None, extension=None,
-                     orig_format=""):
+    def run_generate(self, filename: str = "", data: Base64 = None,
+                     meta: Optional[Dict[str, object]] = None,
+                     extension: Optional[FormatName] = None,
+                     orig_format: Optional[str] = ""):
         """run_generate(filename, data, meta, extension, orig_format) ->
         (200, {'data', 'mime'}, '') or (402, {}, message).
         orig_format is the source mimetype; html output comes zipped."""
@@ -297,7 +331,7 @@ class Manager:
         return {"data": data, "mime": mimetype}
 
     @legacy_triple
-    def getAllowedTargetItemList(self, content_type):
+    def getAllowedTargetItemList(self, content_type: str):
         """getAllowedTargetItemList(content_type) -> (200, {'response_data':
         [(extension, title), ...]}, '') or (402, {}, message)."""
         if not isinstance(content_type, str) or "/" not in content_type:
@@ -311,6 +345,7 @@ class Manager:
         """(402, {}, message): the message looks like a Python traceback,
         which ERP5 looks for, with our readable message as its last line.
         No real traceback: it would show server paths."""
+        note(fault_code=getattr(error, "fault_code", 1))
         if isinstance(error, CloudoooError):
             logger.warning("%s failed: %s", method_name, error)
             last_line = "%s: %s" % (type(error).__name__,
@@ -334,35 +369,42 @@ class Manager:
                                        source, GRANULATED_FORMAT)
         return self.granulator_class(document_bytes(document))
 
-    def getTableItemList(self, data, source_format="odt"):
+    def getTableItemList(self, data: Base64,
+                         source_format: FormatName = "odt"):
         """getTableItemList(data, source_format='odt') -> [[name, caption]];
         the caption whole, label included ('Table 1: Prices'), or ''."""
         return self._granulator(data, source_format).table_items()
 
-    def getTable(self, data, table_id, source_format="odt"):
+    def getTable(self, data: Base64, table_id: str,
+                 source_format: FormatName = "odt"):
         """getTable(data, table_id, source_format='odt') -> base64 of an ODT
         holding only that table."""
         return encode_document(
             self._granulator(data, source_format).table(table_id))
 
-    def getColumnItemList(self, data, table_id, source_format="odt"):
+    def getColumnItemList(self, data: Base64, table_id: str,
+                          source_format: FormatName = "odt"):
         """getColumnItemList(data, table_id, source_format) ->
         [[index, header]]"""
         return self._granulator(data, source_format).column_items(table_id)
 
-    def getLineItemList(self, data, table_id, source_format="odt"):
+    def getLineItemList(self, data: Base64, table_id: str,
+                        source_format: FormatName = "odt"):
         """getLineItemList(data, table_id, source_format) -> one flat list,
         row after row, of [column header, cell text] pairs."""
         return self._granulator(data, source_format).line_items(table_id)
 
-    def getImageItemList(self, data, source_format="odt"):
+    def getImageItemList(self, data: Base64,
+                         source_format: FormatName = "odt"):
         """getImageItemList(data, source_format) -> [[file name, caption]],
         one per picture frame; the caption is the text after the first ':'
         of a captioned frame of that file, or ''."""
         return self._granulator(data, source_format).image_items()
 
-    def getImage(self, data, image_id, source_format="odt", format=None,
-                 resolution=None):
+    def getImage(self, data: Base64, image_id: str,
+                 source_format: FormatName = "odt",
+                 format: Optional[FormatName] = None,
+                 resolution: Optional[Union[int, float, str]] = None):
         """getImage(data, image_id, source_format, format=None,
         resolution=None) -> base64 of the image as stored, or converted to
         ``format``."""
@@ -378,21 +420,25 @@ class Manager:
                                         conversion_kw=conversion_kw)
         return encode_document(image)
 
-    def getParagraphItemList(self, data, source_format="odt"):
+    def getParagraphItemList(self, data: Base64,
+                             source_format: FormatName = "odt"):
         """getParagraphItemList(data, source_format) -> [[index, style]];
         the style name as written in the document ('P1', 'Standard')."""
         return self._granulator(data, source_format).paragraph_items()
 
-    def getParagraph(self, data, paragraph_id, source_format="odt"):
+    def getParagraph(self, data: Base64, paragraph_id: int,
+                     source_format: FormatName = "odt"):
         """getParagraph(data, paragraph_id, source_format) -> [text, style]
         (style as in getParagraphItemList)."""
         return self._granulator(data, source_format).paragraph(paragraph_id)
 
-    def getChapterItemList(self, data, source_format="odt"):
+    def getChapterItemList(self, data: Base64,
+                           source_format: FormatName = "odt"):
         """getChapterItemList(data, source_format) -> [[index, title]]"""
         return self._granulator(data, source_format).chapter_items()
 
-    def getChapterItem(self, chapter_id, data, source_format="odt"):
+    def getChapterItem(self, chapter_id: int, data: Base64,
+                       source_format: FormatName = "odt"):
         """getChapterItem(chapter_id, data, source_format) ->
         [title, chapter_id]"""
         return self._granulator(data, source_format).chapter(chapter_id)

@@ -11,6 +11,7 @@ from fnmatch import fnmatchcase
 
 from cloudooo.errors import ConfigurationError, UnsupportedFormat
 from cloudooo.formats import mimetype_for_extension
+from cloudooo.ops.context import note
 
 
 class HandlerRegistry:
@@ -54,8 +55,10 @@ class HandlerRegistry:
             if not destination_mimetype:
                 raise UnsupportedFormat("unknown destination format %r"
                                         % destination_format)
+        note(source=source_format, destination=destination_format)
         name = self.handler_name_for_mimetypes(source_mimetype,
                                                destination_mimetype)
+        note(handler=name)
         if name is None:
             if destination_format is None:
                 raise UnsupportedFormat("no handler for %s documents"

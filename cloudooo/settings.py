@@ -77,6 +77,18 @@ non_negative_float = ranged(float, 0)
 port_number = ranged(int, 1, 65535)
 
 
+def one_of(*words):
+    """A converter accepting only ``words`` (case-insensitive)."""
+    def convert(value):
+        word = str(value).strip().lower()
+        if word not in words:
+            raise ValueError("must be one of %s, got %r"
+                             % (" | ".join(words), value))
+        return word
+    return convert
+
+
+
 def optional_str(value):
     value = str(value).strip()
     return value or None
@@ -144,6 +156,36 @@ SETTINGS_TABLE = (
      "together; beyond, Fault 2 'document expands beyond ...'"),
     ("max_compression_ratio", positive_int, 200,
      "largest unpacked/packed size ratio of a zip member over 1 MB"),
+    # -- operations: request log, /ready, stopping (cloudooo.ops) --
+    ("log_format", one_of("text", "json"), "text",
+     "log lines as text, or as JSON lines for log shippers"),
+    ("ready_queue_limit", non_negative_int, 0,
+     "GET /ready answers 503 from this many queued requests (0 = never)"),
+    ("drain_notice_seconds", non_negative_float, 0.0,
+     "after a stop signal, keep serving this long with /ready at 503 so "
+     "a load balancer moves work away, then drain (a 2nd signal skips it)"),
+    # The sandbox of every child that parses documents (cloudooo.sandbox).
+    ("sandbox", one_of("bwrap", "none"), "bwrap",
+     "bwrap: children run in bubblewrap, without network or host files; "
+     "none: no sandbox (a WARNING at start)"),
+    ("sandbox_office_memory_limit", non_negative_int, 3072,
+     "address space of one office instance (soffice and its UNO worker), "
+     "in MB; beyond, soffice fails and is replaced (0 = no limit)"),
+    ("sandbox_tool_memory_limit", non_negative_int, 4096,
+     "address space of one ffmpeg, ImageMagick, poppler or pypdf run, "
+     "in MB (0 = no limit)"),
+    ("sandbox_file_size_limit", non_negative_int, 2048,
+     "largest file a sandboxed child may write, in MB (0 = no limit)"),
+    ("sandbox_process_limit", non_negative_int, 512,
+     "processes and threads one sandbox may run (0 = no limit; only "
+     "with sandbox = bwrap, where each sandbox has a user of its own)"),
+    ("sandbox_read_only_paths", aslist, [],
+     "more host paths children may read (tools installed outside /usr)"),
+    # Stalls: an office task during which soffice stops using the CPU.
+    ("stall_seconds", non_negative_float, 15.0,
+     "seconds an office task may go with soffice (almost) idle before it "
+     "is a stall: killed, Fault 8 (0 = no stall watch, only "
+     "timeout_response)"),
     # Big documents streamed (cloudooo.xmlrpc_stream, cloudooo.spool).
     ("stream_threshold_size", non_negative_int, 1024 * 1024,
      "bytes of request body, of a document's base64 text or of a result "

@@ -7,9 +7,10 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 
-from cloudooo.errors import ConversionError, ConversionTimeout
+from cloudooo.errors import ConversionError, ConversionTimeout, ServerStopping
 
 logger = logging.getLogger(__name__)
 
@@ -50,15 +51,49 @@ def last_error_line(text):
     return ""
 
 
+class RunningCommands:
+    """The tools one handler is running, so that a stopping server can end
+    them (their requests then get ServerStopping, not a tool error)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._processes = set()
+        self.interrupted = False
+
+    def add(self, process):
+        with self._lock:
+            self._processes.add(process)
+            interrupted = self.interrupted
+        if interrupted:
+            kill_process_group(process)
+
+    def discard(self, process):
+        with self._lock:
+            self._processes.discard(process)
+
+    def interrupt(self):
+        """Kill every running tool (process group) and any started later."""
+        with self._lock:
+            self.interrupted = True
+            processes = list(self._processes)
+        for process in processes:
+            logger.warning("interrupting %s pid %d: the server is stopping",
+                           os.path.basename(str(process.args[0])),
+                           process.pid)
+            kill_process_group(process)
+
+
 def run_command(argv, timeout, env=None, cwd=None, input_bytes=None,
-                tool=None):
+                tool=None, running=None):
     """Run an external tool (argv list, never a shell) with a time limit.
 
     Returns the CompletedProcess (stdout/stderr as bytes).  A non-zero exit
     raises ConversionError carrying the tool's last error line, with the
     working directory ``cwd`` taken out of it (the message goes to the
     client); running past ``timeout`` kills the tool's whole process group
-    and raises ConversionTimeout.
+    and raises ConversionTimeout.  With ``running`` (a RunningCommands),
+    the tool is registered there while it runs; if it was interrupted,
+    ServerStopping is raised.
     """
     tool = tool or os.path.basename(argv[0])
     try:
@@ -69,6 +104,8 @@ def run_command(argv, timeout, env=None, cwd=None, input_bytes=None,
             start_new_session=True)
     except OSError as error:
         raise ConversionError("cannot run %s: %s" % (tool, error))
+    if running is not None:
+        running.add(process)
     try:
         stdout, stderr = process.communicate(input_bytes, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -80,6 +117,11 @@ def run_command(argv, timeout, env=None, cwd=None, input_bytes=None,
         kill_process_group(process)
         process.communicate()
         raise
+    finally:
+        if running is not None:
+            running.discard(process)
+    if running is not None and running.interrupted and process.returncode:
+        raise ServerStopping()
     if process.returncode != 0:
         message = last_error_line(stderr.decode("utf-8", "replace"))
         if cwd:

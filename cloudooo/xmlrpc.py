@@ -14,7 +14,7 @@ import xmlrpc.client
 from xmlrpc.server import SimpleXMLRPCDispatcher
 
 from cloudooo import xmlrpc_stream
-from cloudooo.errors import CloudoooError, InvalidRequest
+from cloudooo.errors import CloudoooError, InvalidRequest, ServerStopping
 
 logger = logging.getLogger(__name__)
 
@@ -127,12 +127,13 @@ class XmlRpcApplication:
     command line can drain them before stopping."""
 
     def __init__(self, instance, max_request_size, on_close=None,
-                 spooling=None):
+                 on_interrupt=None, spooling=None):
         self.dispatcher = Dispatcher(instance)
         self.max_request_size = max_request_size
         # xmlrpc_stream.Spooling: big documents streamed; None: never.
         self.spooling = spooling
         self._on_close = on_close
+        self._on_interrupt = on_interrupt
         self._lock = threading.Lock()
         self.in_flight = 0
         self.refusing = False
@@ -142,6 +143,13 @@ class XmlRpcApplication:
         on_close, self._on_close = self._on_close, None
         if on_close is not None:
             on_close()
+
+    def interrupt(self):
+        """The drain time is running out: make the requests in flight end
+        now, each with the "server stopping" Fault."""
+        self.refusing = True
+        if self._on_interrupt is not None:
+            self._on_interrupt()
 
     def __call__(self, environ, start_response):
         method = environ.get("REQUEST_METHOD", "GET")
@@ -171,8 +179,9 @@ class XmlRpcApplication:
         response = None
         try:
             if self.refusing:
+                stopping = ServerStopping()
                 response = xmlrpc.client.dumps(xmlrpc.client.Fault(
-                    InvalidRequest.fault_code, "the server is stopping"),
+                    stopping.fault_code, str(stopping)),
                     methodresponse=True, allow_none=True)
                 response = xmlrpc_stream.Response.of_bytes(
                     response.encode("utf-8"))

@@ -123,7 +123,8 @@ class ServerProcess:
                 "--pid-file", str(self.pid_path)]
         if daemon:
             argv.append("--daemon")
-            subprocess.run(argv, check=True, timeout=60)
+            # returns once the server serves (or failed to start)
+            subprocess.run(argv, check=True, timeout=START_TIMEOUT)
             deadline = time.monotonic() + START_TIMEOUT
             while not self.pid_path.exists():
                 assert time.monotonic() < deadline, self.log()

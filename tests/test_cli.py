@@ -33,7 +33,7 @@ def test_bad_configuration_is_refused_with_the_key(tmp_path):
     assert "limit_memory_usd" in result.stderr
 
 
-@pytest.mark.skipif(not PSERVE.exists(), reason="pyramid's pserve absent")
+@pytest.mark.skipif(not PSERVE.exists(), reason="pserve not installed")
 def test_pserve_serves_and_stops_soffice(tmp_path):
     server = ServerProcess(tmp_path, office_pool_size=1)
     server.process = subprocess.Popen(

@@ -5,7 +5,14 @@ server and stopped with it.  It works on raw bytes (the manager does base64)
 and on format names that are lower-case extensions without a dot (``odt``,
 ``ms.docx``, ``mp4``).  It raises only ``cloudooo.errors`` exceptions for
 anything a client caused; the XML-RPC layer turns them into Faults.
+Tools that read documents run through ``run_tool``, in the sandbox.
 """
+
+import os
+
+
+from cloudooo.sandbox import Sandbox, limits_from_settings
+from cloudooo.util import RunningCommands, run_command
 
 
 class Handler:
@@ -16,6 +23,31 @@ class Handler:
 
     def __init__(self, settings):
         self.settings = settings
+        self._sandbox = None
+        # Tools run through run_command(..., running=...), ended by a stop.
+        self.running_commands = RunningCommands()
+
+    @property
+    def sandbox(self):
+        """The Sandbox children of this handler run in (built on first
+        use: some handlers are built without settings to list formats)."""
+        if self._sandbox is None:
+            self._sandbox = Sandbox.from_settings(self.settings)
+        return self._sandbox
+
+    def run_tool(self, argv, timeout, env, path=None, input_bytes=None,
+                 tool=None, read_only=()):
+        """run_command for a tool that reads documents: in the sandbox,
+        with ``path`` (the request's folder) as its only writable place and
+        working directory, under the tools' resource limits."""
+        wrapped = self.sandbox.wrap(
+            argv, writable=[path] if path else [], cwd=path,
+            read_only=read_only, limits=limits_from_settings(
+                self.settings, self.settings.sandbox_tool_memory_limit))
+        return run_command(wrapped, timeout, env=self.sandbox.environment(
+            env, self.settings.env), cwd=path, input_bytes=input_bytes,
+            tool=tool or os.path.basename(argv[0]),
+            running=self.running_commands)
 
     def start(self):
         """Start long-lived resources (the office pool).  Must be quick to
@@ -23,6 +55,12 @@ class Handler:
 
     def stop(self):
         """Release every resource and child process."""
+
+    def interrupt(self):
+        """The server is stopping and its drain time runs out: make the
+        work in flight end now, raising ServerStopping to its requests.
+        Must be safe to call from another thread than the requests'."""
+        self.running_commands.interrupt()
 
     def convert(self, data, source_format, destination_format, zip=False,
                 refresh=False, conversion_kw=None):

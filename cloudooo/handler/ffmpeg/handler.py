@@ -21,7 +21,7 @@ from cloudooo.formats import mimetype_for_extension
 from cloudooo.handler.base import Handler
 from cloudooo.handler.ffmpeg.containers import (
     ALLOWED_DEMUXERS, CONTAINERS, find_container, is_video)
-from cloudooo.util import child_environment, run_command, temporary_directory
+from cloudooo.util import child_environment, temporary_directory
 
 logger = logging.getLogger(__name__)
 
@@ -161,10 +161,10 @@ class FFmpegHandler(Handler):
         return probe
 
     def _run(self, argv, path, timeout):
-        """run_command with our environment, in the request's directory."""
+        """run_tool with our environment, in the request's directory."""
         logger.debug("running %s", argv)
-        return run_command(argv, timeout,
-                           env=child_environment(self.settings.env), cwd=path)
+        return self.run_tool(argv, timeout,
+                             child_environment(self.settings.env), path)
 
 
 def check_data(data):

@@ -40,7 +40,7 @@ from cloudooo.errors import (
     ConfigurationError, ConversionError, InvalidRequest, UnsupportedFormat)
 from cloudooo.formats import extension_for_mimetype
 from cloudooo.handler.base import Handler
-from cloudooo.util import child_environment, run_command, temporary_directory
+from cloudooo.util import child_environment, temporary_directory
 
 logger = logging.getLogger(__name__)
 
@@ -270,8 +270,9 @@ class ImageMagickHandler(Handler):
         really has (webp, svg, ... are optional)."""
         if self._capabilities is None:
             argv = list(self._commands()[0]) + ["-list", "format"]
-            result = run_command(argv, self.settings.tool_timeout,
-                                 env=self._env(), tool="ImageMagick")
+            result = self.run_tool(argv, self.settings.tool_timeout,
+                                   self._env(), tool="ImageMagick",
+                                   read_only=[POLICY_PATH])
             self._capabilities = parse_format_list(
                 result.stdout.decode("utf-8", "replace"))
         return self._capabilities
@@ -343,8 +344,9 @@ class ImageMagickHandler(Handler):
     def _run(self, argv, path):
         logger.debug("running %s", argv)
         try:
-            return run_command(argv, self.settings.tool_timeout,
-                               env=self._env(path), cwd=path)
+            return self.run_tool(argv, self.settings.tool_timeout,
+                                 self._env(path), path,
+                                 read_only=[POLICY_PATH])
         except ConversionError as error:
             message = str(error)
             if message.endswith(": "):

@@ -24,6 +24,8 @@ from cloudooo.handler.ooo.boundedzip import (ZIP_ERRORS, BoundedZip,
 from cloudooo.handler.ooo.sniff import (HEAD_SIZE, OFFICE_KINDS, sniff_bytes,
                                         sniff_file)
 from cloudooo.handler.ooo import filters, linkcheck
+from cloudooo.handler.ooo.backgrounds import (
+    enlarge_tiny_backgrounds, enlarge_tiny_backgrounds_in_folder)
 from cloudooo.handler.ooo.filters import FilterCatalogue, file_extension
 from cloudooo.handler.ooo.pool import OfficePool, Quarantine
 from cloudooo.handler.ooo.process import find_uno_python
@@ -76,7 +78,8 @@ class OfficeHandler(Handler):
                     self.settings.office_pool_size,
                     self.settings.openoffice_port)
         self.pool = OfficePool(self.settings, uno_python,
-                               child_environment(self.settings.env))
+                               child_environment(self.settings.env),
+                               self.sandbox)
         try:
             self.pool.start()
             reply = self.pool.run({"op": "catalogue"})
@@ -95,6 +98,12 @@ class OfficeHandler(Handler):
         if self.pool is not None:
             self.pool.stop()
             self.pool = None
+
+    def interrupt(self):
+        super().interrupt()
+        pool = self.pool
+        if pool is not None:
+            pool.interrupt()
 
     # -- the handler contract -----------------------------------------------
 
@@ -120,7 +129,7 @@ class OfficeHandler(Handler):
                 output_dir, output_file_name(destination_format))
             self._run(dict(loading, op="convert", output=output_path,
                            targets=targets, refresh=bool(refresh),
-                           script=script or None), data)
+                           script=script or None), data, workdir)
             if not os.path.exists(output_path):
                 raise ConversionError("LibreOffice wrote no %s file"
                                       % destination_format)
@@ -141,7 +150,7 @@ class OfficeHandler(Handler):
                 request["targets"] = self.catalogue.targets(
                     filters.HTML_BASE_EXTENSION) if html_page \
                     else self._odf_targets
-            metadata = self._run(request, data)["result"]
+            metadata = self._run(request, data, workdir)["result"]
             filter_name = metadata.pop("FilterName", "")
             service = metadata.pop("DocumentService", "")
             if html_page:
@@ -166,7 +175,7 @@ class OfficeHandler(Handler):
             output_path = os.path.join(
                 workdir, "result." + file_extension(source_format))
             self._run(dict(loading, op="set_metadata", output=output_path,
-                           metadata=metadata), data)
+                           metadata=metadata), data, workdir)
             return self._output(output_path)
 
     def allowed_conversion_formats(self, source_mimetype):
@@ -195,9 +204,10 @@ class OfficeHandler(Handler):
         return output_of(path, self.settings.stream_threshold_size,
                          self.settings.tmp_path)
 
-    def _run(self, request, data):
-        """Run a worker request about the document ``data``."""
-        reply = self.pool.run(request, lazy_digest(data))
+    def _run(self, request, data, workdir):
+        """Run a worker request about the document ``data`` whose files are
+        in the request's folder ``workdir``."""
+        reply = self.pool.run(request, lazy_digest(data), workdir)
         if not reply.get("ok"):
             error_class = REPLY_ERRORS.get(reply.get("kind"), ConversionError)
             raise error_class(reply.get("message") or "conversion failed")
@@ -209,8 +219,9 @@ class OfficeHandler(Handler):
         extension = file_extension(source_format)
         misnamed = check_signature(data, extension)
         if isinstance(data, SpooledDocument) and extension in (
-                "zip", "csv", "tsv"):
-            data = data.read_bytes()  # unpacked or re-encoded whole anyway
+                ("zip", "csv", "tsv") + HTML_EXTENSIONS):
+            # Unpacked, re-encoded or rewritten whole anyway.
+            data = data.read_bytes()
         budget = UnpackBudget.from_settings(self.settings)
         input_dir = os.path.join(workdir, "in")
         os.mkdir(input_dir)
@@ -223,6 +234,7 @@ class OfficeHandler(Handler):
         if extension == "zip":
             path = unpack_html_zip(data, input_dir, budget)
             linkcheck.check_folder(input_dir, budget)
+            enlarge_tiny_backgrounds_in_folder(input_dir)
             return {"input": path, "load_options": dict(
                 filters.LOAD_OPTIONS_BY_SOURCE_EXTENSION["html"])}
         elif extension in ("csv", "tsv"):
@@ -238,7 +250,8 @@ class OfficeHandler(Handler):
         else:
             path = os.path.join(input_dir, "document." + extension)
             with open(path, "wb") as stream:
-                stream.write(data)
+                stream.write(enlarge_tiny_backgrounds(data)
+                             if extension in HTML_EXTENSIONS else data)
         linkcheck.check_document(
             path, budget, plain_text=load_options.get(
                 "FilterName", "").startswith("Text"))

@@ -7,18 +7,21 @@ instance; recycles and crash recoveries run in background threads so a
 request only waits for a start-up when no other instance is free.
 """
 
+import concurrent.futures
 import hashlib
 import itertools
 import logging
+import subprocess
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 
 from cloudooo.errors import (ConversionError, ConversionTimeout, Quarantined,
-                             ServerBusy)
+                             ServerBusy, ServerStopping)
 from cloudooo.handler.ooo.entry import (READY, STOPPED, OfficeCrashed,
                                         OfficeEntry, OfficeStalled)
 from cloudooo.handler.ooo.process import WorkerLost
+from cloudooo.ops.context import note, start_thread_in_context
 
 logger = logging.getLogger(__name__)
 queue_logger = logging.getLogger(__name__ + ".queue")
@@ -27,6 +30,20 @@ queue_logger = logging.getLogger(__name__ + ".queue")
 # the maximum: a broken installation must not spin the CPU.
 START_RETRY_SECONDS = 1.0
 START_RETRY_MAX_SECONDS = 30.0
+# After interrupting the tasks still running at stop: how long their
+# requests get to unwind (answer, remove their files) before soffice goes.
+UNWIND_SECONDS = 3.0
+
+# Why an instance is restarted or stopped (``_maintain``'s ``why``), as the
+# cause operators count (/metrics, /ready).  A crash recovery's cause is
+# what broke the entry: "crash" or "timeout".
+RESTART_CAUSES = {
+    "request limit": "request_limit",
+    "memory limit": "memory",
+    "death while idle": "crash",
+    "sleep": "idle",
+    "start failed": "start_failed",
+}
 
 
 class Quarantine:
@@ -78,6 +95,14 @@ class Quarantine:
         with self._lock:
             self._failures.pop(digest, None)
 
+    def active_count(self):
+        """How many documents are refused right now."""
+        now = time.monotonic()
+        with self._lock:
+            return sum(1 for count, since in self._failures.values()
+                       if count >= self.FAILURES_TO_QUARANTINE
+                       and now - since < self.seconds)
+
 
 def _digest_value(digest):
     return digest() if callable(digest) else digest
@@ -85,9 +110,16 @@ def _digest_value(digest):
 
 class OfficePool:
 
-    def __init__(self, settings, uno_python, env):
+    def __init__(self, settings, uno_python, env, sandbox=None):
         self.settings = settings
-        self.entries = [OfficeEntry(index, settings, uno_python, env)
+        # Every worker is started from this one thread, alive as long as
+        # the pool: bubblewrap's --die-with-parent (PR_SET_PDEATHSIG) kills
+        # a sandbox when the *thread* that started it ends, and restarts
+        # run in short-lived maintenance threads.
+        self._spawner = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="office-spawner")
+        self.entries = [OfficeEntry(index, settings, uno_python, env, sandbox,
+                                    popen=self._popen_from_spawner)
                         for index in range(settings.office_pool_size)]
         self.quarantine = Quarantine(settings.quarantine_seconds)
         self._condition = threading.Condition()
@@ -95,10 +127,16 @@ class OfficePool:
         self._waiting = deque()
         self._tickets = itertools.count()
         self._busy_count = 0
+        # Entries held by requests, so that a stop can interrupt them.
+        self._busy = set()
         self._closing = False
         self._threads = []
         self._stop_event = threading.Event()
         self._start_errors = []
+        # For operators: entries being restarted (entry -> cause), and how
+        # many restarts each cause made since the server started.
+        self._maintaining = {}
+        self.restart_counts = Counter()
 
     # -- start and stop -----------------------------------------------------
 
@@ -136,34 +174,81 @@ class OfficePool:
         self._release_to_idle(entry)
 
     def stop(self, grace=10.0):
-        """Refuse new work, let running tasks end (up to ``grace`` s), then
-        stop every instance."""
+        """Refuse new work, let running tasks end (up to ``grace`` s; tasks
+        still running then are interrupted, their requests told the server
+        is stopping), then stop every instance."""
         with self._condition:
             self._closing = True
             self._condition.notify_all()
-            deadline = time.monotonic() + grace
-            while self._busy_count and time.monotonic() < deadline:
-                self._condition.wait(deadline - time.monotonic())
+            self._wait_idle(grace)
+        if self._busy_count:
+            self.interrupt()
+            with self._condition:
+                self._wait_idle(UNWIND_SECONDS)
         self._stop_event.set()
         for thread in list(self._threads):
             thread.join(grace)
         for entry in self.entries:
             entry.stop()
+        self._spawner.shutdown()
         logger.info("office pool stopped")
 
+    def _popen_from_spawner(self, *args, **kwargs):
+        return self._spawner.submit(subprocess.Popen, *args,
+                                    **kwargs).result()
+
+    def _wait_idle(self, seconds):
+        """Wait (holding the condition) until no request holds an entry."""
+        deadline = time.monotonic() + seconds
+        while self._busy_count and time.monotonic() < deadline:
+            self._condition.wait(deadline - time.monotonic())
+
+    def interrupt(self):
+        """Server stopping: refuse new work, and kill the processes under
+        every running task; each of their requests gets ServerStopping."""
+        with self._condition:
+            self._closing = True
+            self._condition.notify_all()
+            running = list(self._busy)
+        for entry in running:
+            logger.warning("%s: interrupting the task on soffice pid %s: "
+                           "the server is stopping", entry.name,
+                           entry.office.pid)
+            entry.interrupt()
+
     def _spawn(self, target, name, *args):
-        thread = threading.Thread(target=target, args=args, name=name,
-                                  daemon=True)
+        # In the caller's context: a restart caused by a request logs with
+        # that request's id.
+        thread = start_thread_in_context(target, name, *args)
         self._threads.append(thread)
-        thread.start()
         return thread
 
     # -- hand-out -----------------------------------------------------------
 
     def acquire(self, timeout=None):
-        """The next idle instance, first come first served."""
+        """The next running instance, first come first served.  One that
+        cannot be started (killed while starting) goes to maintenance and
+        the request waits for another, within the same queue_timeout."""
         timeout = self.settings.queue_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
+        while True:
+            entry = self._acquire_idle(deadline, timeout)
+            try:
+                self._ensure_running(entry)
+            except WorkerLost as error:
+                logger.error("%s failed to start for a request: %s",
+                             entry.name, error)
+                self._maintain(entry, "start failed", lambda: entry.recover(
+                    "failed start"))
+                self._done_with(entry)
+                continue
+            except BaseException:
+                self._hand_back(entry)
+                raise
+            return entry
+
+    def _acquire_idle(self, deadline, timeout):
+        """The first idle entry, once this request's turn has come."""
         with self._condition:
             ticket = next(self._tickets)
             self._waiting.append(ticket)
@@ -172,10 +257,11 @@ class OfficePool:
             try:
                 while True:
                     if self._closing:
-                        raise ServerBusy("the server is stopping")
+                        raise ServerStopping()
                     if self._waiting[0] == ticket and self._idle:
                         entry = self._idle.pop(0)
                         self._busy_count += 1
+                        self._busy.add(entry)
                         break
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
@@ -186,11 +272,6 @@ class OfficePool:
             finally:
                 self._waiting.remove(ticket)
                 self._condition.notify_all()
-        try:
-            self._ensure_running(entry)
-        except BaseException:
-            self._hand_back(entry)
-            raise
         return entry
 
     def _ensure_running(self, entry):
@@ -217,13 +298,19 @@ class OfficePool:
         else:
             self._hand_back(entry)
             return
+        self._done_with(entry)
+
+    def _done_with(self, entry):
+        """A request no longer holds ``entry`` (now in maintenance)."""
         with self._condition:
             self._busy_count -= 1
+            self._busy.discard(entry)
             self._condition.notify_all()
 
     def _hand_back(self, entry):
         with self._condition:
             self._busy_count -= 1
+            self._busy.discard(entry)
             self._idle.append(entry)
             self._condition.notify_all()
 
@@ -235,7 +322,10 @@ class OfficePool:
     def _maintain(self, entry, why, action):
         """Run ``action`` (a restart, or a stop for sleep) in the background,
         then make the entry idle again; retried with back-off until the pool
-        stops."""
+        stops.  Nothing is started once the pool is closing: stop() stops
+        every entry, wherever it is."""
+        if self._closing:
+            return
 
         def work():
             delay = START_RETRY_SECONDS
@@ -255,7 +345,57 @@ class OfficePool:
                 return
             self._release_to_idle(entry)
 
-        self._spawn(work, "%s-%s" % (entry.name, why.replace(" ", "-")))
+        self._spawn(self._counted(entry, why, work),
+                    "%s-%s" % (entry.name, why.replace(" ", "-")))
+
+    def _counted(self, entry, why, work):
+        """``work`` (a maintenance of ``entry``), counted by cause and shown
+        as "restarting" while it runs, for /ready and /metrics."""
+        cause = RESTART_CAUSES.get(why) or entry.broken_by or "crash"
+        entry.last_restart_cause = cause
+        with self._condition:
+            self._maintaining[entry] = cause
+            self.restart_counts[cause] += 1
+
+        def counted_work():
+            try:
+                work()
+            finally:
+                with self._condition:
+                    self._maintaining.pop(entry, None)
+        return counted_work
+
+    # -- for operators (/ready, /metrics) -------------------------------------
+
+    def snapshot(self):
+        """The pool as operators see it, cheaply (no office call): per
+        instance, its status (ready, busy, sleeping, restarting), soffice
+        pid, requests since its start, RSS and last restart cause; and the
+        queue length."""
+        with self._condition:
+            idle = list(self._idle)
+            maintaining = dict(self._maintaining)
+            queue_length = len(self._waiting)
+            closing = self._closing
+        instances = []
+        for entry in self.entries:
+            if entry in maintaining:
+                status = "restarting"
+            elif entry in idle:
+                status = "sleeping" if entry.state == STOPPED else "ready"
+            else:
+                status = "busy"
+            running = entry.state == READY and status != "restarting"
+            instances.append({
+                "name": entry.name,
+                "status": status,
+                "soffice_pid": entry.office.pid if running else None,
+                "requests_served": entry.task_count,
+                "rss_bytes": entry.rss_bytes() if running else 0,
+                "last_restart_cause": entry.last_restart_cause,
+            })
+        return {"instances": instances, "queue_length": queue_length,
+                "closing": closing}
 
     # -- upkeep -------------------------------------------------------------
 
@@ -285,20 +425,29 @@ class OfficePool:
 
     # -- running tasks ------------------------------------------------------
 
-    def run(self, request, digest=None):
+    def run(self, request, digest=None, workdir=None):
         """Run a task on some instance; after a crash, once more on a healthy
-        one.  Returns the worker's reply dict."""
+        one.  ``workdir``, the request's folder, is lent to the instance
+        for the task (OfficeEntry.hosting).  Returns the worker's reply
+        dict."""
         self.quarantine.check(digest)
         errors = []
         for attempt in (1, 2):
+            queued_at = time.monotonic()
             entry = self.acquire()
+            note(office=entry.name, queue_wait=time.monotonic() - queued_at)
             try:
-                reply = entry.run(request, self.settings.timeout_response)
-            except OfficeStalled as error:
+                with entry.hosting(workdir, request) as hosted_request:
+                    reply = entry.run(hosted_request,
+                                      self.settings.timeout_response)
+            except (OfficeStalled, OfficeCrashed) as error:
+                if self._closing:
+                    # Interrupted by the stop, or lost while stopping: not
+                    # the document's fault, and no retry.
+                    raise ServerStopping()
                 self.quarantine.record_failure(digest)
-                raise ConversionTimeout(str(error))
-            except OfficeCrashed as error:
-                self.quarantine.record_failure(digest)
+                if isinstance(error, OfficeStalled):
+                    raise ConversionTimeout(str(error))
                 errors.append(str(error))
                 logger.warning("%s crashed during %s (attempt %d): %s",
                                entry.name, request.get("op"), attempt, error)

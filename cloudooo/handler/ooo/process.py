@@ -1,10 +1,12 @@
 """Child processes of one office instance: soffice.bin and its UNO worker.
 
-``ChildProcess`` owns the start/stop mechanics every child shares (its own
-session so a kill reaches its helpers, TERM then KILL after a grace period,
-reaping so no zombie stays).  ``OfficeProcess`` adds soffice's argv, profile
-and the first-start exit-81 dance; ``UnoWorkerProcess`` adds the JSON-lines
-channel with a deadline on every call.
+``ChildProcess`` owns the start/stop mechanics of a child (its own session
+so a kill reaches its helpers, TERM then KILL after a grace period, reaping
+so no zombie stays).  ``UnoWorkerProcess`` is the one child the server
+starts per instance, inside the instance's sandbox, with a JSON-lines
+channel and a deadline on every call; the worker starts soffice.bin itself
+(and handles the first-start exit-81 dance).  ``OfficeProcess`` builds
+soffice's argv and follows the running soffice by pid.
 """
 
 import json
@@ -23,11 +25,10 @@ from cloudooo.util import wait_until
 
 logger = logging.getLogger(__name__)
 
-# soffice.bin exits with this code once after creating a new profile and
-# expects to be started again (the /usr/bin/soffice wrapper does that).
-EXIT_CODE_PROFILE_CREATED = 81
-
 STOP_GRACE_SECONDS = 3.0
+
+WORKER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                             "unoworker.py")
 
 
 class WorkerLost(Exception):
@@ -72,8 +73,10 @@ class ChildProcess:
 
     name = "child"
 
-    def __init__(self, env):
+    def __init__(self, env, popen=subprocess.Popen):
         self.env = env
+        # Starts the child; see OfficePool for why it may run elsewhere.
+        self.popen_factory = popen
         self.popen = None
 
     @property
@@ -84,8 +87,8 @@ class ChildProcess:
         return self.popen is not None and self.popen.poll() is None
 
     def _spawn(self, argv, env=None, **options):
-        self.popen = subprocess.Popen(argv, env=env or self.env,
-                                      start_new_session=True, **options)
+        self.popen = self.popen_factory(argv, env=env or self.env,
+                                        start_new_session=True, **options)
         logger.debug("started %s pid %d: %s", self.name, self.popen.pid,
                      " ".join(argv))
 
@@ -115,6 +118,14 @@ class ChildProcess:
         popen.wait()
         self._close_pipes(popen)
 
+    def interrupt(self):
+        """SIGKILL sent from another thread than the one using this child:
+        nothing is reaped or closed here; the user's next read sees the end
+        of the pipe and cleans up as after a crash."""
+        popen = self.popen
+        if popen is not None and popen.poll() is None:
+            self._signal_group(popen, signal.SIGKILL)
+
     @staticmethod
     def _signal_group(popen, signum):
         try:
@@ -138,17 +149,28 @@ class ChildProcess:
                     pass
 
 
-class OfficeProcess(ChildProcess):
-    """A headless soffice.bin listening for UNO on host:port."""
+class OfficeProcess:
+    """A headless soffice.bin listening for UNO on host:port.
+
+    Its UNO worker starts it (they share one sandbox, see
+    cloudooo.sandbox): this object builds its argv and, once the worker is
+    ready, follows it by its pid as the server sees it, for memory checks,
+    log lines and kills.
+    """
 
     name = "soffice.bin"
 
     def __init__(self, office_binary_path, host, port, profile_path, env):
-        super().__init__(env)
+        self.env = env
         self.binary = os.path.join(office_binary_path, "soffice.bin")
         self.host = host
         self.port = port
         self.profile_path = profile_path
+        self._process = None
+
+    @property
+    def pid(self):
+        return self._process.pid if self._process else None
 
     def argv(self):
         return [self.binary, "--headless", "--invisible", "--nocrashreport",
@@ -159,35 +181,67 @@ class OfficeProcess(ChildProcess):
                 "StarOffice.ComponentContext" % (self.host, self.port)]
 
     def start(self):
+        """Prepare for a start by the worker (see UnoWorkerProcess)."""
         os.makedirs(self.profile_path, exist_ok=True)
-        self._spawn(self.argv(), stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._process = None
 
-    def restart_if_profile_created(self):
-        """Start again when the first start only created the profile.
+    def attach(self, worker_pid):
+        """Find the soffice.bin the worker ``worker_pid`` started (a
+        descendant, across the sandbox's PID namespace)."""
+        try:
+            descendants = psutil.Process(worker_pid).children(recursive=True)
+        except psutil.Error:
+            descendants = []
+        for process in descendants:
+            try:
+                if process.name() == "soffice.bin":
+                    self._process = process
+                    return process.pid
+            except psutil.Error:
+                continue
+        raise WorkerLost("the worker is ready but no soffice.bin runs "
+                         "under it")
 
-        Returns False when soffice is gone for another reason.
-        """
-        if self.popen is None:
+    def is_running(self):
+        try:
+            return self._process is not None and \
+                self._process.is_running() and \
+                self._process.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
             return False
-        code = self.popen.poll()
-        if code is None:
-            return True
-        if code == EXIT_CODE_PROFILE_CREATED:
-            logger.debug("soffice created its profile %s; starting again",
-                         self.profile_path)
-            self.start()
-            return True
-        return False
 
-    def exit_code(self):
-        return self.popen.poll() if self.popen else None
+    def stop(self, grace=STOP_GRACE_SECONDS):
+        """After the worker asked soffice to quit: wait ``grace`` seconds
+        for it to go, then KILL."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        try:
+            process.wait(grace)
+        except psutil.TimeoutExpired:
+            self._kill(process)
+        except psutil.Error:
+            pass
+
+    def kill(self):
+        """Immediate SIGKILL, for a stalled or crashed soffice."""
+        process, self._process = self._process, None
+        if process is not None:
+            self._kill(process)
+
+    @staticmethod
+    def _kill(process):
+        try:
+            process.kill()
+            process.wait(STOP_GRACE_SECONDS)
+        except psutil.Error:
+            pass
 
     def rss_bytes(self):
         """Resident memory of soffice.bin, 0 when it is not running."""
         try:
-            return psutil.Process(self.pid).memory_info().rss
-        except (psutil.Error, TypeError):
+            return self._process.memory_info().rss
+        except (psutil.Error, AttributeError):
             return 0
 
     def wipe_profile(self):
@@ -199,59 +253,69 @@ class UnoWorkerProcess(ChildProcess):
 
     name = "uno worker"
 
-    def __init__(self, python, uno_path, host, port, env):
-        super().__init__(env)
+    def __init__(self, python, uno_path, host, port, env,
+                 wrap=lambda argv: argv, popen=subprocess.Popen):
+        super().__init__(env, popen)
         self.python = python
         self.uno_path = uno_path
         self.host = host
         self.port = port
+        # Turns the worker's argv into its sandboxed argv (Sandbox.wrap).
+        self.wrap = wrap
         self._reader = None
 
     def start(self, connect_timeout, office):
-        """Start the worker and wait until it holds a bridge to ``office``.
-
-        While waiting, restarts soffice once if its first start only created
-        a profile, and gives up early if soffice died.
-        """
-        script = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                              "unoworker.py")
+        """Start the worker, which starts soffice (``office.argv()``) as its
+        child, and wait until it holds a bridge to it; then ``office``
+        follows that soffice by pid."""
         env = dict(self.env)
         if self.uno_path:
             env["PYTHONPATH"] = os.pathsep.join(
                 filter(None, [self.uno_path, env.get("PYTHONPATH")]))
-        self._spawn([self.python, "-u", script, "--host", self.host,
-                     "--port", str(self.port),
-                     "--connect-timeout", str(connect_timeout)], env=env,
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                    stderr=None)
+        self._spawn(self.wrap([
+            self.python, "-u", WORKER_SCRIPT, "--host", self.host,
+            "--port", str(self.port),
+            "--connect-timeout", str(connect_timeout),
+            "--office-argv", json.dumps(office.argv())]), env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None)
         self._reader = JsonLineReader(self.popen.stdout)
-        deadline = time.monotonic() + connect_timeout + 5
-        while True:
-            if not office.restart_if_profile_created():
-                raise WorkerLost("soffice exited with code %s while starting"
-                                 % office.exit_code())
+        message = self._read_message(connect_timeout + 5)
+        if not message.get("ready"):
+            raise WorkerLost(message.get("message", "worker not ready"))
+        office.attach(self.popen.pid)
+
+    def stop(self, grace=STOP_GRACE_SECONDS):
+        """Close the worker's input: it asks soffice to quit through UNO
+        (soffice then removes its own files) and exits; TERM then KILL
+        after ``grace`` seconds."""
+        if self.popen is not None and self.popen.poll() is None:
             try:
-                message = self._read_message(min(0.2, max(
-                    0.0, deadline - time.monotonic())))
-            except WorkerTimeout:
-                if time.monotonic() >= deadline:
-                    raise WorkerTimeout("soffice did not accept a UNO "
-                                        "connection within %s s"
-                                        % connect_timeout)
-                continue
-            if not message.get("ready"):
-                raise WorkerLost(message.get("message", "worker not ready"))
-            return
+                self.popen.stdin.close()
+                self.popen.wait(grace)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        super().stop(grace=STOP_GRACE_SECONDS)
 
     def call(self, request, timeout):
         """Send one request; return the reply dict or raise WorkerLost."""
-        if not self.is_running():
+        self.send(request)
+        return self.receive(timeout)
+
+    def send(self, request):
+        """Send one request without waiting for its reply."""
+        popen = self.popen
+        if popen is None or popen.poll() is not None:
             raise WorkerLost("uno worker is not running")
         try:
-            self.popen.stdin.write(json.dumps(request).encode() + b"\n")
-            self.popen.stdin.flush()
-        except (BrokenPipeError, OSError) as error:
+            popen.stdin.write(json.dumps(request).encode() + b"\n")
+            popen.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError) as error:
             raise WorkerLost("uno worker pipe closed: %s" % error)
+
+    def receive(self, timeout):
+        """The reply to the request sent, waiting up to ``timeout`` seconds
+        (WorkerTimeout then, and a later receive() goes on waiting for the
+        same reply)."""
         return self._read_message(timeout)
 
     def _read_message(self, timeout):
@@ -259,9 +323,12 @@ class UnoWorkerProcess(ChildProcess):
             return self._reader.read(timeout)
         except WorkerTimeout:
             raise
-        except WorkerLost as error:
-            raise WorkerLost("uno worker: %s (exit code %s)"
-                             % (error, self.popen.poll()))
+        except (WorkerLost, OSError, ValueError) as error:
+            # Another thread may have killed and reaped the worker meanwhile
+            # (the server stopping): self.popen is None then.
+            popen = self.popen
+            raise WorkerLost("uno worker: %s (exit code %s)" % (
+                error, popen.poll() if popen is not None else "unknown"))
 
 
 def find_uno_python(configured, office_binary_path):

@@ -7,6 +7,13 @@ need pyuno.  Keeping the bridge in a child process lets the server throw the
 whole bridge away after a crash; a UNO bridge cannot always be re-established
 inside the process that lost it.
 
+The worker starts soffice.bin itself (``--office-argv``), as its child: both
+then live in one sandbox (cloudooo.sandbox) whose loopback carries their UNO
+socket, while the server speaks to the worker over pipes.  It restarts
+soffice once when the first start only created the profile (exit code 81).
+At end of input it asks soffice to terminate through UNO, so that soffice
+removes its own files (the OSL_PIPE socket in /tmp), then waits for it.
+
 Protocol: one JSON object per line.  The worker connects to soffice (retrying
 until ``--connect-timeout``), writes ``{"ready": true}``, then answers each
 request line on stdin with one reply line:
@@ -22,6 +29,8 @@ else that might print (LibreOffice, scripts) goes to stderr.
 import argparse
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -35,6 +44,12 @@ from com.sun.star.uno import RuntimeException
 
 # Set by take_over_stdout(); None when imported (by the benchmark's floor).
 REPLY_STREAM = None
+
+# soffice.bin exits with this code once after creating a new profile and
+# expects to be started again (the /usr/bin/soffice wrapper does that).
+EXIT_CODE_PROFILE_CREATED = 81
+# After terminate() through UNO, how long soffice may take to exit.
+OFFICE_EXIT_GRACE_SECONDS = 5.0
 
 # com.sun.star.document.MacroExecMode.NEVER_EXECUTE / UpdateDocMode.NO_UPDATE
 NEVER_EXECUTE = 0
@@ -141,10 +156,42 @@ def file_url(path):
     return uno.systemPathToFileUrl(os.path.abspath(path))
 
 
+class OfficeLauncher:
+    """soffice.bin as this worker's child: started, restarted once after
+    it created its profile, stopped and reaped."""
+
+    def __init__(self, argv):
+        self.argv = argv
+        self.popen = None
+        self.start()
+
+    def start(self):
+        self.popen = subprocess.Popen(
+            self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+
+    def check_alive(self):
+        """While connecting: start again after exit 81; raise when soffice
+        is gone for another reason."""
+        code = self.popen.poll()
+        if code == EXIT_CODE_PROFILE_CREATED:
+            self.start()
+        elif code is not None:
+            raise RuntimeError("soffice exited with code %s while starting"
+                               % code)
+
+    def wait_or_kill(self, grace):
+        try:
+            self.popen.wait(grace)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+
+
 class Office:
     """The bridge to one soffice and the operations the server asks for."""
 
-    def __init__(self, host, port, connect_timeout):
+    def __init__(self, host, port, connect_timeout, launcher=None):
         local_context = uno.getComponentContext()
         resolver = local_context.ServiceManager.createInstanceWithContext(
             "com.sun.star.bridge.UnoUrlResolver", local_context)
@@ -152,6 +199,8 @@ class Office:
                "StarOffice.ComponentContext" % (host, port))
         deadline = time.monotonic() + connect_timeout
         while True:
+            if launcher is not None:
+                launcher.check_alive()
             try:
                 self.context = resolver.resolve(url)
                 break
@@ -162,9 +211,26 @@ class Office:
         self.service_manager = self.context.ServiceManager
         self.desktop = self._create("com.sun.star.frame.Desktop")
 
+    def bridge_alive(self):
+        """Whether soffice still answers.  A load that fails because soffice
+        died under it may come back as None, not as DisposedException
+        (seen under kill -9): a crash must not pass for a bad document."""
+        try:
+            self.desktop.getName()
+            return True
+        except Exception:
+            return False
+
     def _create(self, name):
         return self.service_manager.createInstanceWithContext(
             name, self.context)
+
+    def terminate(self):
+        """Ask soffice to quit; the bridge drops as it does."""
+        try:
+            self.desktop.terminate()
+        except Exception:
+            pass  # disposed while answering, or already gone
 
     # -- operations: each takes the request dict, returns a JSON value ----
 
@@ -350,6 +416,14 @@ class Office:
                 user.addProperty(key, 128, str(value))
 
 
+class StopRequested(BaseException):
+    """SIGTERM: leave the request loop as at end of input."""
+
+
+def stop_requested(_signum, _frame):
+    raise StopRequested()
+
+
 OPERATIONS = ("catalogue", "convert", "get_metadata", "set_metadata")
 
 
@@ -366,6 +440,11 @@ def serve(office):
             result = getattr(office, operation)(request)
             reply({"ok": True, "result": result})
         except LoadError as error:
+            if not office.bridge_alive():
+                reply({"ok": False, "kind": "disposed",
+                       "message": "LibreOffice connection lost while "
+                       "loading the document"})
+                return 3
             reply({"ok": False, "kind": "load", "message": str(error)})
         except UnsupportedExport as error:
             reply({"ok": False, "kind": "unsupported", "message": str(error)})
@@ -380,6 +459,11 @@ def serve(office):
             traceback.print_exc()
             message = getattr(error, "Message", None) or str(error) \
                 or type(error).__name__
+            if not office.bridge_alive():
+                reply({"ok": False, "kind": "disposed",
+                       "message": "LibreOffice connection lost: %s"
+                       % message})
+                return 3
             reply({"ok": False, "kind": "error", "message": message})
     return 0
 
@@ -389,16 +473,34 @@ def main():
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--connect-timeout", type=float, default=60.0)
+    parser.add_argument("--office-argv", type=json.loads, default=None,
+                        help="soffice.bin's argv as a JSON list: start it "
+                        "as this worker's child")
     arguments = parser.parse_args()
     take_over_stdout()
+    launcher = None
     try:
+        if arguments.office_argv:
+            launcher = OfficeLauncher(arguments.office_argv)
         office = Office(arguments.host, arguments.port,
-                        arguments.connect_timeout)
+                        arguments.connect_timeout, launcher)
     except Exception as error:
         reply({"ready": False, "message": "cannot connect to soffice on "
                "%s:%d: %s" % (arguments.host, arguments.port, error)})
+        if launcher is not None:
+            launcher.wait_or_kill(0)
         return 2
-    code = serve(office)
+    # The server stops us by closing our input; a TERM is taken the same
+    # way so that soffice is asked to quit rather than left behind.
+    signal.signal(signal.SIGTERM, stop_requested)
+    try:
+        code = serve(office)
+    except StopRequested:
+        code = 0
+    if code == 0:
+        office.terminate()
+    if launcher is not None:
+        launcher.wait_or_kill(OFFICE_EXIT_GRACE_SECONDS if code == 0 else 0)
     # os._exit: skip interpreter teardown, where the pyuno bridge's writer
     # thread occasionally segfaults after the work is done.
     REPLY_STREAM.flush()

@@ -18,7 +18,7 @@ import sys
 
 from cloudooo.errors import ConversionError, InvalidRequest, UnsupportedFormat
 from cloudooo.handler.base import Handler
-from cloudooo.util import child_environment, run_command, temporary_directory
+from cloudooo.util import child_environment, temporary_directory
 
 logger = logging.getLogger(__name__)
 
@@ -123,9 +123,13 @@ class PDFHandler(Handler):
 
     def _run(self, argv, path, input_bytes=None, tool=None):
         logger.debug("running %s", argv)
-        return run_command(argv, self.settings.tool_timeout,
-                           env=child_environment(self.settings.env),
-                           cwd=path, input_bytes=input_bytes, tool=tool)
+        # The pypdf helper runs on the server's virtualenv.
+        read_only = [sys.prefix, METADATA_WRITER] \
+            if METADATA_WRITER in argv else []
+        return self.run_tool(argv, self.settings.tool_timeout,
+                             child_environment(self.settings.env), path,
+                             input_bytes=input_bytes, tool=tool,
+                             read_only=read_only)
 
 
 def check_source(data, source_format):

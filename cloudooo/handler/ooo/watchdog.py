@@ -1,0 +1,84 @@
+"""Stall detection: an office task whose processes stopped using the CPU.
+
+A document that makes LibreOffice wait for something that never comes (a
+fetch nobody answers, a lock, a deadlock) leaves soffice asleep while the
+request waits.  ``timeout_response`` would catch it only after minutes, and
+meanwhile the instance serves nobody.  The waiting side samples the CPU time
+of the instance's processes (soffice and its UNO worker, with whatever they
+started, so that a sandbox wrapper in between changes nothing) and calls it a
+stall when, over the last ``stall_seconds``, they used less than
+``STALL_CPU_FRACTION`` of one core.  A busy document keeps the CPU busy and
+is left to ``timeout_response``.
+"""
+
+import collections
+import time
+
+import psutil
+
+# "Almost no CPU": under 2% of one core over the whole window.  An idle
+# soffice uses well under 0.5%; a working one, a whole core.
+STALL_CPU_FRACTION = 0.02
+# How often the waiting side looks; a stall is seen at most this late.
+SAMPLE_SECONDS = 1.0
+
+
+def process_tree_cpu_seconds(pids):
+    """User + system CPU seconds of the processes ``pids`` and all their
+    descendants, those alive now."""
+    total = 0.0
+    for pid in pids:
+        if pid is None:
+            continue
+        try:
+            root = psutil.Process(pid)
+            tree = [root] + root.children(recursive=True)
+        except psutil.Error:
+            continue
+        for process in tree:
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system
+    return total
+
+
+class StallWatch:
+    """Fed CPU readings while a task runs; says when it has stalled.
+
+    ``read_cpu_seconds`` returns a cumulative CPU time; only increases count
+    (a descendant that exits takes its CPU time with it, which must not look
+    like negative work).
+    """
+
+    def __init__(self, read_cpu_seconds, stall_seconds,
+                 clock=time.monotonic):
+        self.read_cpu_seconds = read_cpu_seconds
+        self.stall_seconds = stall_seconds
+        self.clock = clock
+        self._last_reading = read_cpu_seconds()
+        self._work = 0.0
+        # (time, work done so far), oldest first, covering the window.
+        self._samples = collections.deque([(clock(), 0.0)])
+
+    def sample(self):
+        """Take a reading; return the CPU seconds used over the last
+        ``stall_seconds`` when that is a stall, else None."""
+        now = self.clock()
+        reading = self.read_cpu_seconds()
+        self._work += max(0.0, reading - self._last_reading)
+        self._last_reading = reading
+        self._samples.append((now, self._work))
+        # Keep one sample at or before the window's start.
+        while len(self._samples) > 1 and \
+                self._samples[1][0] <= now - self.stall_seconds:
+            self._samples.popleft()
+        since, work_then = self._samples[0]
+        window = now - since
+        if window < self.stall_seconds:
+            return None
+        used = self._work - work_then
+        if used < STALL_CPU_FRACTION * window:
+            return used
+        return None
