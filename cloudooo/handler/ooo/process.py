@@ -229,6 +229,16 @@ class OfficeProcess:
         if process is not None:
             self._kill(process)
 
+    def interrupt(self):
+        """SIGKILL from another thread than the one using this instance
+        (server stopping); that one notices and cleans up."""
+        process = self._process
+        if process is not None:
+            try:
+                process.kill()
+            except psutil.Error:
+                pass
+
     @staticmethod
     def _kill(process):
         try:
