@@ -9,7 +9,7 @@ SYSTEM_PYTHON := /usr/bin/python3
 APT_PACKAGES := libreoffice-core libreoffice-writer libreoffice-calc \
 	libreoffice-impress libreoffice-draw python3-uno python3-venv \
 	fonts-liberation fonts-dejavu-core ffmpeg imagemagick ghostscript \
-	poppler-utils bubblewrap
+	poppler-utils bubblewrap haproxy
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CONF ?= cloudooo/sample/sample.conf
 
@@ -41,6 +41,7 @@ test: install
 
 bench: install
 	$(VENV)/bin/python bench/bench.py
+	$(VENV)/bin/python bench/cluster_bench.py
 
 # Not part of test: 10,000 mixed requests, up to ~20 minutes
 # (SOAK_REQUESTS=500 make soak for a short run).

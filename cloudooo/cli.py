@@ -413,6 +413,8 @@ def main(argv=None):
     status_parser.add_argument("--pid-file", required=True)
     from cloudooo.ops.client import add_client_commands
     add_client_commands(commands)
+    from cloudooo.cluster import add_cluster_command
+    add_cluster_command(commands)
     arguments = parser.parse_args(argv)
     if arguments.command == "serve":
         return serve(arguments)

@@ -74,5 +74,13 @@ class Quarantined(CloudoooError):
     fault_code = 9
 
 
+class PasswordRequired(InvalidRequest):
+    """The document is password-protected and no password was given
+    ("password required"), or the one given does not open it ("wrong
+    password").  The message never holds the password."""
+
+    fault_code = 10
+
+
 class ConfigurationError(Exception):
     """A configuration key is unknown or has a wrong value (not a Fault)."""

@@ -155,16 +155,20 @@ class Manager:
 
     def getFileMetadataItemList(self, file: Base64,
                                 source_format: FormatName,
-                                base_document: bool = False):
-        """getFileMetadataItemList(file, source_format, base_document=False)
-        -> struct of metadata (Title, Subject, Keywords, ..., MIMEType);
-        Data is '' or, with base_document, the document converted to its
-        base format (ODF for office documents), base64."""
+                                base_document: bool = False,
+                                password: Optional[str] = None):
+        """getFileMetadataItemList(file, source_format, base_document=False,
+        password=None) -> struct of metadata (Title, Subject, Keywords, ...,
+        MIMEType); Data is '' or, with base_document, the document converted
+        to its base format (ODF for office documents), base64.  password
+        opens a password-protected document."""
         source = source_format_of(source_format)
         data = self._document(file, source)
         handler = self.registry.handler_for(source)
+        extra = password_argument(handler, password)
         metadata = handler.get_metadata(for_handler(handler, data), source,
-                                        base_document=bool(base_document))
+                                        base_document=bool(base_document),
+                                        **extra)
         raw = metadata.get("Data") or b""
         metadata["Data"] = encode_document(raw) if raw else ""
         return metadata
@@ -360,55 +364,72 @@ class Manager:
 
     # -- granulation ----------------------------------------------------
 
-    def _granulator(self, data, source_format):
+    def _granulator(self, data, source_format, password=None):
         source = source_format_of(source_format)
         document = self._document(data, source)
-        if source != GRANULATED_FORMAT:
+        if password is not None and not isinstance(password, str):
+            raise InvalidRequest("password must be a string")
+        if source != GRANULATED_FORMAT or password:
+            # A protected ODT is opened by LibreOffice and stored in clear.
             handler = self.registry.handler_for(source, GRANULATED_FORMAT)
-            document = handler.convert(for_handler(handler, document),
-                                       source, GRANULATED_FORMAT)
+            document = handler.convert(
+                for_handler(handler, document), source, GRANULATED_FORMAT,
+                conversion_kw={"password": password} if password else {})
         return self.granulator_class(document_bytes(document))
 
     def getTableItemList(self, data: Base64,
-                         source_format: FormatName = "odt"):
-        """getTableItemList(data, source_format='odt') -> [[name, caption]];
+                         source_format: FormatName = "odt",
+                         password: Optional[str] = None):
+        """getTableItemList(data, source_format='odt', password=None) ->
+        [[name, caption]];
         the caption whole, label included ('Table 1: Prices'), or ''."""
-        return self._granulator(data, source_format).table_items()
+        return self._granulator(data, source_format, password).table_items()
 
     def getTable(self, data: Base64, table_id: str,
-                 source_format: FormatName = "odt"):
-        """getTable(data, table_id, source_format='odt') -> base64 of an ODT
+                 source_format: FormatName = "odt",
+                 password: Optional[str] = None):
+        """getTable(data, table_id, source_format='odt', password=None) ->
+        base64 of an ODT
         holding only that table."""
         return encode_document(
-            self._granulator(data, source_format).table(table_id))
+            self._granulator(data, source_format, password).table(table_id))
 
     def getColumnItemList(self, data: Base64, table_id: str,
-                          source_format: FormatName = "odt"):
-        """getColumnItemList(data, table_id, source_format) ->
+                          source_format: FormatName = "odt",
+                          password: Optional[str] = None):
+        """getColumnItemList(data, table_id, source_format, password=None) ->
         [[index, header]]"""
-        return self._granulator(data, source_format).column_items(table_id)
+        granulator = self._granulator(data, source_format, password)
+        return granulator.column_items(table_id)
 
     def getLineItemList(self, data: Base64, table_id: str,
-                        source_format: FormatName = "odt"):
-        """getLineItemList(data, table_id, source_format) -> one flat list,
+                        source_format: FormatName = "odt",
+                        password: Optional[str] = None):
+        """getLineItemList(data, table_id, source_format, password=None) ->
+        one flat list,
         row after row, of [column header, cell text] pairs."""
-        return self._granulator(data, source_format).line_items(table_id)
+        granulator = self._granulator(data, source_format, password)
+        return granulator.line_items(table_id)
 
     def getImageItemList(self, data: Base64,
-                         source_format: FormatName = "odt"):
-        """getImageItemList(data, source_format) -> [[file name, caption]],
+                         source_format: FormatName = "odt",
+                         password: Optional[str] = None):
+        """getImageItemList(data, source_format, password=None) ->
+        [[file name, caption]],
         one per picture frame; the caption is the text after the first ':'
         of a captioned frame of that file, or ''."""
-        return self._granulator(data, source_format).image_items()
+        return self._granulator(data, source_format, password).image_items()
 
     def getImage(self, data: Base64, image_id: str,
                  source_format: FormatName = "odt",
                  format: Optional[FormatName] = None,
-                 resolution: Optional[Union[int, float, str]] = None):
+                 resolution: Optional[Union[int, float, str]] = None,
+                 password: Optional[str] = None):
         """getImage(data, image_id, source_format, format=None,
-        resolution=None) -> base64 of the image as stored, or converted to
-        ``format``."""
-        image = self._granulator(data, source_format).image(image_id)
+        resolution=None, password=None) -> base64 of the image as stored,
+        or converted to ``format``."""
+        image = self._granulator(data, source_format, password).image(
+            image_id)
         if format:
             stored = normalize_format(image_id.rsplit(".", 1)[-1])
             target = normalize_format(format)
@@ -421,27 +442,51 @@ class Manager:
         return encode_document(image)
 
     def getParagraphItemList(self, data: Base64,
-                             source_format: FormatName = "odt"):
-        """getParagraphItemList(data, source_format) -> [[index, style]];
+                             source_format: FormatName = "odt",
+                             password: Optional[str] = None):
+        """getParagraphItemList(data, source_format, password=None) ->
+        [[index, style]];
         the style name as written in the document ('P1', 'Standard')."""
-        return self._granulator(data, source_format).paragraph_items()
+        granulator = self._granulator(data, source_format, password)
+        return granulator.paragraph_items()
 
     def getParagraph(self, data: Base64, paragraph_id: int,
-                     source_format: FormatName = "odt"):
-        """getParagraph(data, paragraph_id, source_format) -> [text, style]
+                     source_format: FormatName = "odt",
+                     password: Optional[str] = None):
+        """getParagraph(data, paragraph_id, source_format, password=None) ->
+        [text, style]
         (style as in getParagraphItemList)."""
-        return self._granulator(data, source_format).paragraph(paragraph_id)
+        granulator = self._granulator(data, source_format, password)
+        return granulator.paragraph(paragraph_id)
 
     def getChapterItemList(self, data: Base64,
-                           source_format: FormatName = "odt"):
-        """getChapterItemList(data, source_format) -> [[index, title]]"""
-        return self._granulator(data, source_format).chapter_items()
+                           source_format: FormatName = "odt",
+                           password: Optional[str] = None):
+        """getChapterItemList(data, source_format, password=None) ->
+        [[index, title]]"""
+        return self._granulator(data, source_format, password).chapter_items()
 
     def getChapterItem(self, chapter_id: int, data: Base64,
-                       source_format: FormatName = "odt"):
-        """getChapterItem(chapter_id, data, source_format) ->
+                       source_format: FormatName = "odt",
+                       password: Optional[str] = None):
+        """getChapterItem(chapter_id, data, source_format, password=None) ->
         [title, chapter_id]"""
-        return self._granulator(data, source_format).chapter(chapter_id)
+        granulator = self._granulator(data, source_format, password)
+        return granulator.chapter(chapter_id)
+
+
+def password_argument(handler, password):
+    """The keyword that hands ``password`` to ``handler.get_metadata``:
+    none without a password; refused where the handler opens no
+    password-protected documents (media, images)."""
+    if password is None or password == "":
+        return {}
+    if not isinstance(password, str):
+        raise InvalidRequest("password must be a string")
+    if not getattr(handler, "accepts_password", False):
+        raise InvalidRequest("password applies to office documents and PDF "
+                             "only")
+    return {"password": password}
 
 
 def capitalize(key):

@@ -57,29 +57,29 @@ class RunningCommands:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._processes = set()
+        self._processes = {}  # process -> tool name, for the log line
         self.interrupted = False
 
-    def add(self, process):
+    def add(self, process, tool):
         with self._lock:
-            self._processes.add(process)
+            self._processes[process] = tool
             interrupted = self.interrupted
         if interrupted:
             kill_process_group(process)
 
     def discard(self, process):
         with self._lock:
-            self._processes.discard(process)
+            self._processes.pop(process, None)
 
     def interrupt(self):
         """Kill every running tool (process group) and any started later."""
         with self._lock:
             self.interrupted = True
-            processes = list(self._processes)
-        for process in processes:
+            processes = list(self._processes.items())
+        for process, tool in processes:
+            # The tool's own name: argv[0] may be the sandbox (bwrap).
             logger.warning("interrupting %s pid %d: the server is stopping",
-                           os.path.basename(str(process.args[0])),
-                           process.pid)
+                           tool, process.pid)
             kill_process_group(process)
 
 
@@ -105,7 +105,7 @@ def run_command(argv, timeout, env=None, cwd=None, input_bytes=None,
     except OSError as error:
         raise ConversionError("cannot run %s: %s" % (tool, error))
     if running is not None:
-        running.add(process)
+        running.add(process, tool)
     try:
         stdout, stderr = process.communicate(input_bytes, timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -20,11 +20,14 @@ class Handler:
     # True: ``data`` may come as a cloudooo.spool.SpooledDocument (a file)
     # and results may be returned as one; False: bytes in and out.
     accepts_spooled_documents = False
+    # Whether get_metadata takes ``password`` (and convert a ``password``
+    # key of conversion_kw) to open password-protected documents.
+    accepts_password = False
 
     def __init__(self, settings):
         self.settings = settings
         self._sandbox = None
-        # Tools run through run_command(..., running=...), ended by a stop.
+        # Tools run through run_tool, ended by a stop (interrupt()).
         self.running_commands = RunningCommands()
 
     @property

@@ -40,6 +40,7 @@ from cloudooo.errors import (
     ConfigurationError, ConversionError, InvalidRequest, UnsupportedFormat)
 from cloudooo.formats import extension_for_mimetype
 from cloudooo.handler.base import Handler
+from cloudooo.handler.pdf.protection import readable_pdf
 from cloudooo.util import child_environment, temporary_directory
 
 logger = logging.getLogger(__name__)
@@ -159,14 +160,16 @@ class ImageMagickHandler(Handler):
 
     def convert(self, data, source_format, destination_format, zip=False,
                 refresh=False, conversion_kw=None):
-        """Return the image in ``destination_format``; ``zip``, ``refresh``
-        and ``conversion_kw`` are ignored (one image in, one out)."""
+        """Return the image in ``destination_format``; ``conversion_kw``'s
+        ``password`` opens a protected PDF; ``zip``, ``refresh`` and other
+        keys are ignored (one image in, one out)."""
         check_data(data)
         source = self._readable(source_format)
         target = self._writable(destination_format)
         extension = destination_format.lower().lstrip(".")
+        password = (conversion_kw or {}).get("password")
         with temporary_directory(self.settings.tmp_path) as path:
-            input_spec = self._prepare_input(path, data, source)
+            input_spec = self._prepare_input(path, data, source, password)
             self._check_area(input_spec, path)
             if not target.multi_frame:
                 input_spec += "[0]"
@@ -277,12 +280,13 @@ class ImageMagickHandler(Handler):
                 result.stdout.decode("utf-8", "replace"))
         return self._capabilities
 
-    def _prepare_input(self, path, data, source):
+    def _prepare_input(self, path, data, source, password=None):
         """Write the document; return ImageMagick's explicit input spec."""
         if source.coder == "PDF":
             pdf = os.path.join(path, "input.pdf")
             with open(pdf, "wb") as stream:
                 stream.write(data)
+            pdf = readable_pdf(pdf, password, self)
             page = os.path.join(path, "page")
             self._run(["pdftoppm", "-png", "-f", "1", "-l", "1",
                        "-scale-to", str(PDF_RENDER_SIZE), "-singlefile",

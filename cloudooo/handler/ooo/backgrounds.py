@@ -40,6 +40,7 @@ CONTEXT_BYTES = 256
 
 DATA_IMAGE_URI = re.compile(
     rb"data:image/[a-z.+-]*;base64,([A-Za-z0-9+/=\s]{4,})", re.IGNORECASE)
+DATA_URI_START = re.compile(rb"data:", re.IGNORECASE)
 # What a background URL is preceded by: ``background(-image): ... url(`` in
 # CSS, or ``background=`` as an HTML attribute.
 BACKGROUND_BEFORE = re.compile(
@@ -82,8 +83,8 @@ def retile(image_bytes):
 def enlarge_tiny_backgrounds(markup):
     """``markup`` (HTML or CSS bytes) with its tiny ``data:`` background
     images retiled; the same bytes object when there is none."""
-    if b"data:" not in markup and b"DATA:" not in markup.upper():
-        return markup
+    if not DATA_URI_START.search(markup):
+        return markup  # no copy of a large page that has none
     changed = []
 
     def replace(match):

@@ -41,7 +41,7 @@ from functools import cached_property
 
 from lxml import etree
 
-from cloudooo.errors import InvalidRequest, NotFound
+from cloudooo.errors import InvalidRequest, NotFound, PasswordRequired
 from cloudooo.handler.ooo.boundedzip import (ZIP_ERRORS, BoundedZip,
                                              UnpackBudget)
 from cloudooo.settings import SETTINGS_BY_NAME
@@ -144,7 +144,8 @@ class OdtGranulator:
             raise InvalidRequest("data is not an ODT document (no "
                                  "content.xml)")
         if self._is_encrypted("content.xml"):
-            raise InvalidRequest("the document is password-protected")
+            raise PasswordRequired("password required: the document is "
+                                   "password-protected")
         self._content = self._parse("content.xml")
         self._text = self._content.find("office:body/office:text", NS)
         if self._text is None:

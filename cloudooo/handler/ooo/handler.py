@@ -14,7 +14,8 @@ import logging
 import os
 import zipfile
 
-from cloudooo.errors import (ConversionError, InvalidRequest, UnsafeDocument,
+from cloudooo.errors import (ConversionError, InvalidRequest,
+                             PasswordRequired, UnsafeDocument,
                              UnsupportedFormat)
 from cloudooo.formats import (extension_for_mimetype, extensions_for_mimetype,
                               mimetype_for_extension)
@@ -24,11 +25,14 @@ from cloudooo.handler.ooo.boundedzip import (ZIP_ERRORS, BoundedZip,
 from cloudooo.handler.ooo.sniff import (HEAD_SIZE, OFFICE_KINDS, sniff_bytes,
                                         sniff_file)
 from cloudooo.handler.ooo import filters, linkcheck
+from cloudooo.handler.ooo import options as export_options
+from cloudooo.handler.ooo import protected
 from cloudooo.handler.ooo.backgrounds import (
     enlarge_tiny_backgrounds, enlarge_tiny_backgrounds_in_folder)
 from cloudooo.handler.ooo.filters import FilterCatalogue, file_extension
 from cloudooo.handler.ooo.pool import OfficePool, Quarantine
 from cloudooo.handler.ooo.process import find_uno_python
+from cloudooo.handler.pdf.protection import readable_pdf
 from cloudooo.util import child_environment, temporary_directory
 from cloudooo.spool import SpooledDocument, output_of
 
@@ -42,12 +46,14 @@ HTML_EXTENSIONS = ("html", "htm", "xhtml")
 # presentation requires "impr" in its name (upstream's naming).
 HTML_PAGE_NAME = "document.impr.html"
 REPLY_ERRORS = {"load": ConversionError, "unsupported": UnsupportedFormat,
-                "error": ConversionError}
+                "error": ConversionError, "password": PasswordRequired,
+                "invalid": InvalidRequest}
 
 
 class OfficeHandler(Handler):
     name = "ooo"
     accepts_spooled_documents = True
+    accepts_password = True
 
     def __init__(self, settings):
         super().__init__(settings)
@@ -109,17 +115,21 @@ class OfficeHandler(Handler):
 
     def convert(self, data, source_format, destination_format, zip=False,
                 refresh=False, conversion_kw=None):
-        conversion_kw = conversion_kw or {}
-        script = conversion_kw.get("script")
-        if script and not self.settings.ooo_enable_scripting:
-            raise UnsafeDocument("conversion scripts are disabled on this "
-                                 "server (ooo_enable_scripting = false)")
         targets = self.catalogue.targets(destination_format)
         if not targets:
             raise UnsupportedFormat("LibreOffice cannot write %r"
                                     % destination_format)
+        options = export_options.check_options(
+            conversion_kw or {}, export_options.families_of(targets),
+            destination_format)
+        script = options.get("script")
+        if script and not self.settings.ooo_enable_scripting:
+            raise UnsafeDocument("conversion scripts are disabled on this "
+                                 "server (ooo_enable_scripting = false)")
+        targets = export_options.export_targets(targets, options)
         with temporary_directory(self.settings.tmp_path) as workdir:
-            loading = self._prepare_input(workdir, data, source_format)
+            loading = self._prepare_input(workdir, data, source_format,
+                                          options.get("password"))
             if file_extension(source_format) in \
                     filters.HTML_PAGE_SOURCE_EXTENSIONS:
                 loading["load_options"] = html_load_options(targets)
@@ -138,12 +148,14 @@ class OfficeHandler(Handler):
                                      os.path.basename(output_path))
             return self._output(output_path)
 
-    def get_metadata(self, data, source_format, base_document=False):
+    def get_metadata(self, data, source_format, base_document=False,
+                     password=None):
         # HTML pages keep HTML as their base format; the rest, their ODF.
         html_page = file_extension(source_format) in \
             filters.HTML_PAGE_SOURCE_EXTENSIONS
         with temporary_directory(self.settings.tmp_path) as workdir:
-            request = dict(self._prepare_input(workdir, data, source_format),
+            request = dict(self._prepare_input(workdir, data, source_format,
+                                               password),
                            op="get_metadata")
             if base_document:
                 request["output"] = os.path.join(workdir, "base")
@@ -213,10 +225,17 @@ class OfficeHandler(Handler):
             raise error_class(reply.get("message") or "conversion failed")
         return reply
 
-    def _prepare_input(self, workdir, data, source_format):
+    def _prepare_input(self, workdir, data, source_format, password=None):
         """Write the input where LibreOffice will read it; return the part
-        of a worker request that says how to load it."""
+        of a worker request that says how to load it (with the password
+        that opens it, if any)."""
         extension = file_extension(source_format)
+        loading = self._prepare_file(workdir, data, extension, password)
+        if password:
+            loading["password"] = password
+        return loading
+
+    def _prepare_file(self, workdir, data, extension, password):
         misnamed = check_signature(data, extension)
         if isinstance(data, SpooledDocument) and extension in (
                 ("zip", "csv", "tsv") + HTML_EXTENSIONS):
@@ -244,16 +263,25 @@ class OfficeHandler(Handler):
                 stream.write(data)
             load_options = {"FilterName": "Text - txt - csv (StarCalc)",
                             "FilterOptions": "%d,34,76,1" % ord(delimiter)}
-        elif isinstance(data, SpooledDocument):
-            path = os.path.join(input_dir, "document." + extension)
-            data.link_to(path)
         else:
             path = os.path.join(input_dir, "document." + extension)
-            with open(path, "wb") as stream:
-                stream.write(enlarge_tiny_backgrounds(data)
-                             if extension in HTML_EXTENSIONS else data)
+            if isinstance(data, SpooledDocument):
+                data.link_to(path)
+            else:
+                with open(path, "wb") as stream:
+                    stream.write(enlarge_tiny_backgrounds(data)
+                                 if extension in HTML_EXTENSIONS else data)
+            if extension == "pdf" or misnamed == "pdf":
+                # LibreOffice 7.4's PDF import takes no password.
+                path = readable_pdf(path, password, self)
+        # A protected document's links are checked in a clear copy.  Without
+        # a password there is nothing to decrypt: LibreOffice refuses a
+        # protected document before reading any of it.
+        checked_path = password and protected.decrypted_copy(
+            path, password, UnpackBudget.from_settings(self.settings),
+            workdir) or path
         linkcheck.check_document(
-            path, budget, plain_text=load_options.get(
+            checked_path, budget, plain_text=load_options.get(
                 "FilterName", "").startswith("Text"))
         return {"input": path, "load_options": load_options}
 

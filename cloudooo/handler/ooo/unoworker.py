@@ -20,7 +20,9 @@ request line on stdin with one reply line:
 ``{"ok": true, "result": ...}`` or
 ``{"ok": false, "kind": KIND, "message": TEXT}`` where KIND is ``load``
 (LibreOffice could not open the document: the client's fault),
-``unsupported`` (no target fits the kind of document loaded), ``disposed``
+``unsupported`` (no target fits the kind of document loaded), ``password``
+(the document is password-protected: no password, or a wrong one),
+``invalid`` (an export option the document cannot honour), ``disposed``
 (soffice died or the bridge broke: the worker exits after replying) or
 ``error`` (anything else).  Replies go to the original stdout; everything
 else that might print (LibreOffice, scripts) goes to stderr.
@@ -36,10 +38,12 @@ import time
 import traceback
 
 import uno
+import unohelper
 from com.sun.star.beans import PropertyValue
 from com.sun.star.connection import NoConnectException
 from com.sun.star.io import IOException
 from com.sun.star.lang import DisposedException, IllegalArgumentException
+from com.sun.star.task import XInteractionHandler
 from com.sun.star.uno import RuntimeException
 
 # Set by take_over_stdout(); None when imported (by the benchmark's floor).
@@ -84,6 +88,61 @@ class UnsupportedExport(Exception):
     """No filter the server offered fits the kind of document loaded."""
 
 
+class PasswordFailure(Exception):
+    """The document is password-protected: no password, or a wrong one."""
+
+
+class InvalidOption(Exception):
+    """An export option this document cannot honour (a page it lacks)."""
+
+
+class PasswordInteraction(unohelper.Base, XInteractionHandler):
+    """The interaction handler of every load: headless LibreOffice asks it
+    for a document's password instead of waiting on a dialog.
+
+    It answers the first password request with the client's password, if
+    any, and aborts the others (a second request means the first password
+    was wrong), so a protected document fails at once instead of hanging.
+    ``XInteractionPassword`` among the continuations is what marks a
+    password request: pyuno cannot hand over the request itself
+    (getRequest() fails on its exception struct).  Other requests (Calc's
+    HTML import options, error reports) get no answer, which leaves
+    LibreOffice to its defaults, as when no handler is given.
+    """
+
+    PASSWORD = uno.getTypeByName("com.sun.star.task.XInteractionPassword")
+    ABORT = uno.getTypeByName("com.sun.star.task.XInteractionAbort")
+
+    def __init__(self, password):
+        self.password = password
+        self.password_requests = 0
+
+    def handle(self, request):
+        continuations = request.getContinuations()
+        password = next((item for item in continuations
+                         if item.queryInterface(self.PASSWORD)), None)
+        if password is None:
+            return
+        self.password_requests += 1
+        if self.password and self.password_requests == 1:
+            password.setPassword(self.password)
+            password.select()
+            return
+        abort = next((item for item in continuations
+                      if item.queryInterface(self.ABORT)), None)
+        if abort is not None:
+            abort.select()
+
+    def failure(self):
+        """Why the load failed, if it was for a password; else None."""
+        if not self.password_requests:
+            return None
+        if self.password:
+            return ("wrong password: the password given does not open the "
+                    "document")
+        return "password required: the document is password-protected"
+
+
 # Most specific first: a master document also claims to be a text document.
 DOCUMENT_SERVICES = ("com.sun.star.text.GlobalDocument",
                      "com.sun.star.text.WebDocument",
@@ -114,6 +173,50 @@ class LoadedDocument:
             if prop.Name == "FilterName":
                 return prop.Value
         return ""
+
+
+# Image exports without PixelWidth/PixelHeight: 96 pixels per inch.
+NATURAL_RESOLUTION = 96
+
+
+def select_page(document, page):
+    """Make ``page`` (from 1) the view's current page, which image exports
+    write: a text page, a slide or a drawing page."""
+    controller = document.component.getCurrentController()
+    if document.service in ("com.sun.star.presentation.PresentationDocument",
+                            "com.sun.star.drawing.DrawingDocument"):
+        pages = document.component.getDrawPages()
+        if page > pages.getCount():
+            raise InvalidOption("page %d is beyond the last page (%d)"
+                                % (page, pages.getCount()))
+        controller.setCurrentPage(pages.getByIndex(page - 1))
+    elif document.service.startswith("com.sun.star.text."):
+        count = controller.PageCount
+        if page > count:
+            raise InvalidOption("page %d is beyond the last page (%d)"
+                                % (page, count))
+        controller.getViewCursor().jumpToPage(page)
+    elif page != 1:
+        raise InvalidOption("page applies to text documents, presentations "
+                            "and drawings; a spreadsheet exports its first "
+                            "page")
+
+
+def pixel_size(context, path):
+    """[width, height] in pixels of the image file at ``path``, read by
+    LibreOffice itself (whatever the format) from its bytes: a URL would
+    meet the graphic cache."""
+    manager = context.ServiceManager
+    with open(path, "rb") as stream:
+        data = stream.read()
+    source = manager.createInstanceWithArgumentsAndContext(
+        "com.sun.star.io.SequenceInputStream", (uno.ByteSequence(data),),
+        context)
+    provider = manager.createInstanceWithContext(
+        "com.sun.star.graphic.GraphicProvider", context)
+    size = provider.queryGraphic(properties({"InputStream": source})) \
+        .SizePixel
+    return [size.Width, size.Height]
 
 
 def take_over_stdout():
@@ -297,21 +400,26 @@ class Office:
                         "UpdateDocMode": NO_UPDATE,
                         "ReadOnly": False}
         load_options.update(request.get("load_options") or {})
+        interaction = PasswordInteraction(request.get("password"))
+        load_options["InteractionHandler"] = interaction
         try:
             component = self.desktop.loadComponentFromURL(
                 file_url(request["input"]), "_blank", 0,
                 properties(load_options))
         except (IllegalArgumentException, IOException) as error:
+            if interaction.failure():
+                raise PasswordFailure(interaction.failure())
             raise LoadError("LibreOffice cannot open this document: %s"
                             % (error.Message or type(error).__name__))
+        if component is None and interaction.failure():
+            raise PasswordFailure(interaction.failure())
         if component is None:
             # Truncated or undecodable files come back as None, no exception.
             raise LoadError("LibreOffice cannot open this document "
                             "(corrupt, or not of the type its format says)")
         return LoadedDocument(component)
 
-    @staticmethod
-    def _store(document, request):
+    def _store(self, document, request):
         """Store with the target matching the document's kind.
 
         ``targets`` maps a document service to {"filter", "store_options"}:
@@ -325,8 +433,68 @@ class Office:
                    or "document of this kind"))
         store_options = {"FilterName": target["filter"], "Overwrite": True}
         store_options.update(target.get("store_options") or {})
-        document.component.storeToURL(file_url(request["output"]),
-                                      properties(store_options))
+        if target.get("image"):
+            self._store_image(document, request["output"], store_options,
+                              target["image"])
+            return
+        page_range = (store_options.get("FilterData") or {}).get("PageRange")
+        try:
+            document.component.storeToURL(file_url(request["output"]),
+                                          properties(store_options))
+        except IOException:
+            # The PDF export fails when the range holds no page at all.
+            if page_range:
+                raise InvalidOption("page_range %s selects no page of this "
+                                    "document" % page_range)
+            raise
+
+    def _store_image(self, document, output, store_options, image):
+        """An image export: the page asked for, at the pixel size asked.
+
+        LibreOffice exports the view's current page, so the view moves
+        there first.  Writer's and Calc's exports come out one pixel larger
+        than PixelWidth/PixelHeight say (Impress's do not), so the size is
+        measured and the request corrected, at most twice; a side not
+        given follows the page's proportions, measured on a first export at
+        LibreOffice's own size (NATURAL_RESOLUTION), as is the size that
+        ``resolution`` asks for.
+        """
+        if image.get("page"):
+            select_page(document, image["page"])
+        wanted = [image.get("width"), image.get("height")]
+        filter_data = dict(store_options.get("FilterData") or {})
+
+        def store(size):
+            if size:
+                filter_data.update(PixelWidth=size[0], PixelHeight=size[1])
+            options = dict(store_options, FilterData=filter_data) \
+                if filter_data else store_options
+            document.component.storeToURL(file_url(output),
+                                          properties(options))
+            return pixel_size(self.context, output)
+
+        if wanted == [None, None] and not image.get("resolution"):
+            store(None)
+            return
+        if wanted == [None, None]:
+            natural = store(None)
+            wanted = [max(1, round(side * image["resolution"] /
+                                   NATURAL_RESOLUTION)) for side in natural]
+        elif None in wanted:
+            natural = store(None)
+            given = 0 if wanted[0] else 1
+            other = 1 - given
+            wanted[other] = max(1, round(
+                wanted[given] * natural[other] / natural[given]))
+        asked = list(wanted)
+        for _attempt in range(3):
+            got = store(asked)
+            if got == wanted:
+                return
+            asked = [ask + want - have for ask, want, have in
+                     zip(asked, wanted, got)]
+            if min(asked) < 1:
+                return
 
     @staticmethod
     def _close(document):
@@ -448,6 +616,10 @@ def serve(office):
             reply({"ok": False, "kind": "load", "message": str(error)})
         except UnsupportedExport as error:
             reply({"ok": False, "kind": "unsupported", "message": str(error)})
+        except PasswordFailure as error:
+            reply({"ok": False, "kind": "password", "message": str(error)})
+        except InvalidOption as error:
+            reply({"ok": False, "kind": "invalid", "message": str(error)})
         except (DisposedException, RuntimeException) as error:
             # The bridge is gone (soffice died): say so, then leave; the
             # server replaces this worker together with its soffice.

@@ -25,10 +25,11 @@ SAMPLE_SECONDS = 1.0
 
 def process_tree_cpu_seconds(pids):
     """User + system CPU seconds of the processes ``pids`` and all their
-    descendants, those alive now."""
-    total = 0.0
+    descendants, those alive now, each counted once (soffice may be the
+    worker's descendant)."""
+    processes = {}
     for pid in pids:
-        if pid is None:
+        if pid is None or pid in processes:
             continue
         try:
             root = psutil.Process(pid)
@@ -36,11 +37,14 @@ def process_tree_cpu_seconds(pids):
         except psutil.Error:
             continue
         for process in tree:
-            try:
-                times = process.cpu_times()
-            except psutil.Error:
-                continue
-            total += times.user + times.system
+            processes.setdefault(process.pid, process)
+    total = 0.0
+    for process in processes.values():
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
     return total
 
 

@@ -18,6 +18,7 @@ import sys
 
 from cloudooo.errors import ConversionError, InvalidRequest, UnsupportedFormat
 from cloudooo.handler.base import Handler
+from cloudooo.handler.pdf.protection import readable_pdf
 from cloudooo.util import child_environment, temporary_directory
 
 logger = logging.getLogger(__name__)
@@ -56,18 +57,24 @@ class PDFHandler(Handler):
     """pdftotext, pdfinfo and pypdf behind the Handler contract."""
 
     name = "pdf"
+    accepts_password = True
 
     def convert(self, data, source_format, destination_format, zip=False,
                 refresh=False, conversion_kw=None):
-        """Return the text of the PDF, UTF-8; ``zip``, ``refresh`` and
-        ``conversion_kw`` are ignored."""
+        """Return the text of the PDF, UTF-8; ``conversion_kw``'s
+        ``password`` opens a protected PDF; ``zip``, ``refresh`` and other
+        keys are ignored."""
         check_source(data, source_format)
         if (destination_format or "").lower().lstrip(".") not in TEXT_FORMATS:
             raise UnsupportedFormat(
                 "the pdf handler only extracts text (txt), not %r"
                 % destination_format)
+        password = (conversion_kw or {}).get("password")
+        if password is not None and not isinstance(password, str):
+            raise InvalidRequest("conversion_kw 'password' must be a string")
         with temporary_directory(self.settings.tmp_path) as path:
-            source = write_pdf(path, data)
+            source = readable_pdf(write_pdf(path, data), password,
+                                  self)
             output = os.path.join(path, "output.txt")
             self._run(["pdftotext", "-enc", "UTF-8", source, output], path)
             if not os.path.exists(output):
@@ -75,10 +82,12 @@ class PDFHandler(Handler):
             with open(output, "rb") as stream:
                 return stream.read()
 
-    def get_metadata(self, data, source_format, base_document=False):
+    def get_metadata(self, data, source_format, base_document=False,
+                     password=None):
         check_source(data, source_format)
         with temporary_directory(self.settings.tmp_path) as path:
-            source = write_pdf(path, data)
+            source = readable_pdf(write_pdf(path, data), password,
+                                  self)
             result = self._run(["pdfinfo", "-enc", "UTF-8", source], path)
         metadata = parse_pdfinfo(result.stdout.decode("utf-8", "replace"))
         metadata["MIMEType"] = "application/pdf"
