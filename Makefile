@@ -9,7 +9,7 @@ SYSTEM_PYTHON := /usr/bin/python3
 APT_PACKAGES := libreoffice-core libreoffice-writer libreoffice-calc \
 	libreoffice-impress libreoffice-draw python3-uno python3-venv \
 	fonts-liberation fonts-dejavu-core ffmpeg imagemagick ghostscript \
-	poppler-utils bubblewrap haproxy
+	poppler-utils bubblewrap haproxy chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CONF ?= cloudooo/sample/sample.conf
 

@@ -22,7 +22,9 @@ machine noise hits every side alike:
 5. peak RSS of each server process and of every soffice.bin (psutil);
 6. the sandbox's cost per conversion: the pool-of-1 server (default
    ``sandbox = bwrap``) against a third one with ``sandbox = none``, calls
-   alternated side by side.
+   alternated side by side;
+7. html -> pdf with page layout through the chromium handler against
+   one-shot ``chromium --headless --print-to-pdf`` (bench/chromium_bench.py).
 
 Inputs: small documents generated through the server from tests.documents'
 flat ODF, plus ../shared/corpus/ when that folder exists.  Everything
@@ -57,6 +59,8 @@ from cloudooo.handler.ooo.process import (JsonLineReader,  # noqa: E402
                                           WorkerLost)
 from tests.server import ServerProcess, b64, unb64  # noqa: E402
 from tests.big_documents import big_odt  # noqa: E402
+sys.path.insert(0, str(PROJECT / "bench"))
+import chromium_bench  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 UNO_PYTHON = "/usr/bin/python3"
@@ -1155,6 +1159,9 @@ def main():
                arguments.throughput_jobs)
         report_sandbox_cost(costs, arguments.sandbox_rounds)
         report_big(big)
+        log("html -> pdf through Chromium against one-shot chromium")
+        print("\n".join(chromium_bench.report_lines(*chromium_bench.measure(
+            servers["pool1"], root / "chromium"))), flush=True)
     finally:
         sampler.stop()
         try:

@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 
+from cloudooo.handler.chromium.handler import ChromiumHandler
 from cloudooo.handler.ffmpeg.handler import FFmpegHandler
 from cloudooo.handler.imagemagick.handler import ImageMagickHandler
 from cloudooo.handler.ooo.granulator import OdtGranulator
@@ -41,7 +42,7 @@ MALLOC_ARENAS = 2
 M_ARENA_MAX = -8  # glibc's malloc.h
 
 HANDLER_CLASSES = (OfficeHandler, FFmpegHandler, ImageMagickHandler,
-                   PDFHandler)
+                   PDFHandler, ChromiumHandler)
 
 
 def configure_logging(settings):
@@ -87,7 +88,7 @@ def make_app(global_conf, **local_conf):
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
     limit_malloc_arenas()
     settings.prepare_directories()
-    # Once, before any child: a sandbox that cannot work stops the start.
+    # check_settings above ran bubblewrap once; say what protects the host.
     Sandbox.from_settings(settings).prepare()
     handlers = {cls.name: cls(settings) for cls in HANDLER_CLASSES}
     registry = HandlerRegistry(settings.mimetype_registry, handlers)

@@ -146,7 +146,8 @@ class Manager:
         if conversion_kw is not None and not isinstance(conversion_kw, dict):
             raise InvalidRequest("conversion_kw must be a struct")
         data = self._document(file, source)
-        handler = self.registry.handler_for(source, destination)
+        handler = self.registry.handler_for(source, destination,
+                                            conversion_kw=conversion_kw)
         result = handler.convert(for_handler(handler, data), source,
                                  destination, zip=bool(zip),
                                  refresh=bool(refresh),

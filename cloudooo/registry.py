@@ -4,7 +4,13 @@ Rules come from the ``mimetype_registry`` setting, in order; patterns are
 fnmatch patterns over mimetypes; the first rule that matches, and whose
 handler can write the destination, wins (so raster -> svg passes the
 ImageMagick rule by and reaches LibreOffice).  When a method has no
-destination (metadata), only the source pattern counts.
+destination (metadata), only the source pattern counts, and handlers that
+only convert (``Handler.converts_only``) are passed by.
+
+A rule may carry a fourth word, a condition on the request:
+``if-conversion-kw`` applies the rule only to conversions asked with a
+non-empty ``conversion_kw`` (html -> pdf with page layout goes to Chromium,
+plain html -> pdf to LibreOffice, as upstream routed to wkhtmltopdf).
 """
 
 from fnmatch import fnmatchcase
@@ -13,29 +19,46 @@ from cloudooo.errors import ConfigurationError, UnsupportedFormat
 from cloudooo.formats import mimetype_for_extension
 from cloudooo.ops.context import note
 
+IF_CONVERSION_KW = "if-conversion-kw"
+RULE_CONDITIONS = (IF_CONVERSION_KW,)
+
 
 class HandlerRegistry:
 
     def __init__(self, rules, handlers):
-        """``rules``: [(source_pattern, destination_pattern, handler_name)];
-        ``handlers``: {name: Handler}."""
-        for _source, _destination, name in rules:
+        """``rules``: [(source_pattern, destination_pattern, handler_name
+        [, condition])]; ``handlers``: {name: Handler}."""
+        for rule in rules:
+            name = rule[2]
             if name not in handlers:
                 raise ConfigurationError(
                     "mimetype_registry: unknown handler %r (known: %s)"
                     % (name, ", ".join(sorted(handlers))))
+            if len(rule) > 3 and rule[3] not in RULE_CONDITIONS:
+                raise ConfigurationError(
+                    "mimetype_registry: unknown condition %r (known: %s)"
+                    % (rule[3], ", ".join(RULE_CONDITIONS)))
         if not rules:
             raise ConfigurationError("mimetype_registry: no rules; nothing "
                                      "could be converted")
-        self.rules = list(rules)
+        # Three words per rule, as everyone reads them; conditions apart.
+        self.rules = [tuple(rule[:3]) for rule in rules]
+        self.conditions = [rule[3] if len(rule) > 3 else None
+                           for rule in rules]
         self.handlers = handlers
 
     def handler_name_for_mimetypes(self, source_mimetype,
-                                   destination_mimetype=None):
-        for source, destination, name in self.rules:
+                                   destination_mimetype=None,
+                                   conversion_kw=None):
+        for (source, destination, name), condition in zip(self.rules,
+                                                          self.conditions):
             if not fnmatchcase(source_mimetype, source):
                 continue
+            if condition == IF_CONVERSION_KW and not conversion_kw:
+                continue
             if destination_mimetype is None:
+                if getattr(self.handlers[name], "converts_only", False):
+                    continue
                 return name
             if fnmatchcase(destination_mimetype, destination) and \
                     self.handlers[name].can_write(source_mimetype,
@@ -43,8 +66,10 @@ class HandlerRegistry:
                 return name
         return None
 
-    def handler_for(self, source_format, destination_format=None):
-        """The handler for extensions ``source_format`` -> ``destination``."""
+    def handler_for(self, source_format, destination_format=None,
+                    conversion_kw=None):
+        """The handler for extensions ``source_format`` -> ``destination``
+        (asked with ``conversion_kw``, which conditional rules look at)."""
         source_mimetype = mimetype_for_extension(source_format)
         if not source_mimetype:
             raise UnsupportedFormat("unknown source format %r"
@@ -56,8 +81,8 @@ class HandlerRegistry:
                 raise UnsupportedFormat("unknown destination format %r"
                                         % destination_format)
         note(source=source_format, destination=destination_format)
-        name = self.handler_name_for_mimetypes(source_mimetype,
-                                               destination_mimetype)
+        name = self.handler_name_for_mimetypes(
+            source_mimetype, destination_mimetype, conversion_kw)
         note(handler=name)
         if name is None:
             if destination_format is None:

@@ -30,6 +30,7 @@ import logging
 import os
 import re
 import subprocess
+import threading
 
 from cloudooo.errors import ConfigurationError
 
@@ -121,17 +122,14 @@ class Sandbox:
     # -- start-up -----------------------------------------------------------
 
     def prepare(self):
-        """Write the synthetic /etc and check that bubblewrap works; raise
-        ConfigurationError saying what to change when it does not.  Called
-        once at server start."""
+        """Say at server start what protects the host.  Whether bubblewrap
+        works, ``check`` finds out, before (cloudooo.ops.preflight)."""
         if not self.enabled:
             logger.warning(
                 "sandbox = none: LibreOffice, ffmpeg, ImageMagick and poppler "
                 "run with the server's own view of files and network; only "
                 "the link check protects this host")
             return
-        self._write_etc()
-        self.probe()
         if os.geteuid() == 0:
             logger.warning(
                 "running as root: sandbox_process_limit is not enforced (the "
@@ -139,6 +137,16 @@ class Sandbox:
                 "run cloudooo as an unprivileged user")
         logger.info("sandbox: bubblewrap %s; children see no network and "
                     "no host file outside their view", self.bwrap_path)
+
+    def check(self):
+        """Write the synthetic /etc and run ``true`` in the full view;
+        ConfigurationError saying what to change when that fails."""
+        try:
+            self._write_etc()
+        except OSError as error:
+            raise ConfigurationError("sandbox: cannot write %s: %s"
+                                     % (self.etc_path, error))
+        self.probe()
 
     def probe(self):
         """Run ``true`` in the full view once."""
@@ -169,7 +177,6 @@ class Sandbox:
     def _write_etc(self):
         """passwd, group and hosts naming only the sandbox's user and
         loopback: the host's files never enter."""
-        self._etc_written = True
         os.makedirs(self.etc_path, exist_ok=True)
         files = {
             "passwd": "%s:x:%d:%d:cloudooo sandbox:/tmp:/usr/sbin/nologin\n"
@@ -180,9 +187,13 @@ class Sandbox:
         }
         for name, text in files.items():
             path = os.path.join(self.etc_path, name)
-            with open(path + ".new", "w") as stream:
+            # A name of this thread's own: two first requests may race.
+            scratch = "%s.%d-%d.new" % (path, os.getpid(),
+                                        threading.get_ident())
+            with open(scratch, "w") as stream:
                 stream.write(text)
-            os.replace(path + ".new", path)
+            os.replace(scratch, path)
+        self._etc_written = True
 
     # -- argv ---------------------------------------------------------------
 

@@ -43,14 +43,21 @@ def aslinelist(value):
 
 
 def asregistry(value):
-    """``source_mimetype destination_mimetype handler`` lines, in order."""
+    """``source_mimetype destination_mimetype handler [condition]`` lines,
+    in order; the condition, when present, is one of
+    ``registry.RULE_CONDITIONS``."""
+    from cloudooo.registry import RULE_CONDITIONS
     rules = []
     for line in aslinelist(value):
         words = line.split()
-        if len(words) != 3:
+        if len(words) not in (3, 4):
             raise ValueError("registry line %r must have 3 words: "
-                             "source_mimetype destination_mimetype handler"
-                             % line)
+                             "source_mimetype destination_mimetype handler "
+                             "(and optionally a condition)" % line)
+        if len(words) == 4 and words[3] not in RULE_CONDITIONS:
+            raise ValueError("registry line %r: unknown condition %r "
+                             "(known: %s)" % (line, words[3],
+                                              ", ".join(RULE_CONDITIONS)))
         rules.append(tuple(words))
     return rules
 
@@ -186,6 +193,14 @@ SETTINGS_TABLE = (
      "seconds an office task may go with soffice (almost) idle before it "
      "is a stall: killed, Fault 8 (0 = no stall watch, only "
      "timeout_response)"),
+    # Headless Chromium (HTML -> PDF with page layout).
+    ("chromium_binary", str, "/usr/bin/chromium",
+     "the Chromium browser the chromium handler drives"),
+    ("chromium_timeout", positive_float, 60.0,
+     "seconds one HTML -> PDF conversion may take before the browser is "
+     "killed (Fault 8)"),
+    ("chromium_start_timeout", positive_float, 30.0,
+     "seconds Chromium may take to start and accept DevTools connections"),
     # Big documents streamed (cloudooo.xmlrpc_stream, cloudooo.spool).
     ("stream_threshold_size", non_negative_int, 1024 * 1024,
      "bytes of request body, of a document's base64 text or of a result "

@@ -53,22 +53,21 @@ def test_pserve_serves_and_stops_soffice(tmp_path):
 
 
 def test_office_that_cannot_start_stops_the_server_clearly(tmp_path):
-    # soffice.bin exists but cannot accept connections: a port that is not
-    # ours to bind (already taken) makes every start fail.
-    import socket
-    blocker = socket.socket()
-    blocker.bind(("127.0.0.1", 0))
-    blocker.listen(1)
-    port = blocker.getsockname()[1]
-    try:
-        server = ServerProcess(tmp_path, office_pool_size=1,
-                               openoffice_port=port, office_start_timeout=5)
-        result = subprocess.run(
-            [sys.executable, "-m", "cloudooo.cli", "serve",
-             str(server.config_path)], capture_output=True, text=True,
-            timeout=120)
-    finally:
-        blocker.close()
+    # A soffice.bin that exits at once makes every start fail (a port
+    # taken on the host would not: each sandbox has its own loopback).
+    program = tmp_path / "office" / "program"
+    program.mkdir(parents=True)
+    fake = program / "soffice.bin"
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    fake.chmod(0o755)
+    server = ServerProcess(tmp_path, office_pool_size=1,
+                           office_binary_path=str(program),
+                           uno_python="/usr/bin/python3",
+                           office_start_timeout=5)
+    result = subprocess.run(
+        [sys.executable, "-m", "cloudooo.cli", "serve",
+         str(server.config_path)], capture_output=True, text=True,
+        timeout=120)
     assert result.returncode != 0
     assert "no LibreOffice instance could start" in result.stderr
     leftovers = [process for process in psutil.process_iter(["cmdline"])

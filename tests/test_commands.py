@@ -246,16 +246,20 @@ def test_port_in_use_is_reported_before_detaching(tmp_path):
 
 
 def test_office_start_failure_reaches_the_terminal_of_daemon(tmp_path):
-    import socket
-    with socket.socket() as blocker:
-        blocker.bind(("127.0.0.1", 0))
-        blocker.listen(1)
-        server = ServerProcess(tmp_path, office_pool_size=1,
-                               openoffice_port=blocker.getsockname()[1],
-                               office_start_timeout=5)
-        result = run([CLOUDOOO, "serve", str(server.config_path),
-                      "--daemon", "--pid-file", str(server.pid_path),
-                      "--log-file", str(server.log_path)])
+    # A soffice.bin that exits at once (a port taken on the host would not
+    # stop a sandboxed soffice: each sandbox has its own loopback).
+    program = tmp_path / "office" / "program"
+    program.mkdir(parents=True)
+    fake = program / "soffice.bin"
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    fake.chmod(0o755)
+    server = ServerProcess(tmp_path, office_pool_size=1,
+                           office_binary_path=str(program),
+                           uno_python="/usr/bin/python3",
+                           office_start_timeout=5)
+    result = run([CLOUDOOO, "serve", str(server.config_path),
+                  "--daemon", "--pid-file", str(server.pid_path),
+                  "--log-file", str(server.log_path)])
     assert result.returncode == 1
     assert "no LibreOffice instance could start" in result.stderr
     leftovers = [process for process in psutil.process_iter(["cmdline"])

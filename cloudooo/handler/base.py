@@ -20,6 +20,9 @@ class Handler:
     # True: ``data`` may come as a cloudooo.spool.SpooledDocument (a file)
     # and results may be returned as one; False: bytes in and out.
     accepts_spooled_documents = False
+    # A handler that only converts (no metadata): the registry passes it by
+    # for methods without a destination.
+    converts_only = False
     # Whether get_metadata takes ``password`` (and convert a ``password``
     # key of conversion_kw) to open password-protected documents.
     accepts_password = False

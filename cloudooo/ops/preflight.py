@@ -44,6 +44,12 @@ def check_settings(settings):
     if problem:
         problems.append("working_path: %s" % problem)
     search_path = child_environment(settings.env).get("PATH")
+    if settings.sandbox == "bwrap" and not problem:
+        from cloudooo.sandbox import Sandbox
+        try:
+            Sandbox.from_settings(settings).check()
+        except ConfigurationError as error:
+            problems.append(str(error))
     if "ooo" in used:
         problems.extend(_office_problems(settings))
     if "ffmpeg" in used and not shutil.which("ffmpeg", path=search_path):

@@ -185,14 +185,16 @@ class OfficeEntry:
             yield request
             return
         hosted = os.path.join(self.requests_path, os.path.basename(workdir))
-        os.rename(workdir, hosted)
+        # A rename (both live under working_path); a copy only if an
+        # operator mounted tmp/ elsewhere.
+        shutil.move(workdir, hosted)
         try:
             yield {key: hosted + value[len(workdir):]
                    if isinstance(value, str) and (
                        value == workdir or value.startswith(workdir + os.sep))
                    else value for key, value in request.items()}
         finally:
-            os.rename(hosted, workdir)
+            shutil.move(hosted, workdir)
 
     def is_healthy(self):
         return (self.state == READY and self.office.is_running()

@@ -289,7 +289,8 @@ class UnoWorkerProcess(ChildProcess):
             "--office-argv", json.dumps(office.argv())]), env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None)
         self._reader = JsonLineReader(self.popen.stdout)
-        message = self._read_message(connect_timeout + 5)
+        # Twice: the worker's clock starts again after the profile is made.
+        message = self._read_message(2 * connect_timeout + 5)
         if not message.get("ready"):
             raise WorkerLost(message.get("message", "worker not ready"))
         office.attach(self.popen.pid)

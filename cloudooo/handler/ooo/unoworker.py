@@ -274,14 +274,16 @@ class OfficeLauncher:
             stderr=subprocess.DEVNULL)
 
     def check_alive(self):
-        """While connecting: start again after exit 81; raise when soffice
-        is gone for another reason."""
+        """While connecting: start again after exit 81 (and return True);
+        raise when soffice is gone for another reason."""
         code = self.popen.poll()
         if code == EXIT_CODE_PROFILE_CREATED:
             self.start()
-        elif code is not None:
+            return True
+        if code is not None:
             raise RuntimeError("soffice exited with code %s while starting"
                                % code)
+        return False
 
     def wait_or_kill(self, grace):
         try:
@@ -302,8 +304,10 @@ class Office:
                "StarOffice.ComponentContext" % (host, port))
         deadline = time.monotonic() + connect_timeout
         while True:
-            if launcher is not None:
-                launcher.check_alive()
+            if launcher is not None and launcher.check_alive():
+                # Creating the profile was not accepting connections: the
+                # clock starts again for the real start.
+                deadline = time.monotonic() + connect_timeout
             try:
                 self.context = resolver.resolve(url)
                 break

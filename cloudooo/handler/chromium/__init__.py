@@ -1,0 +1,1 @@
+"""Headless Chromium: HTML -> PDF with page layout."""

@@ -1,0 +1,373 @@
+"""One headless Chromium, started once and shared, driven over DevTools.
+
+We start Debian's ``chromium`` ourselves, with our flags and an empty
+profile, and Playwright connects to it (``connect_over_cdp``): so we know
+its pid (to kill it on a timeout or at stop) and Playwright never
+downloads or launches a browser of its own.
+
+Playwright's API is bound to the thread that made it, and waitress calls
+us from many threads: one thread of ours runs an asyncio loop owning
+Playwright and the browser; request threads hand it coroutines and wait
+for the result, at most ``timeout`` seconds.  Each request gets its own
+browser context (no cookie, cache or storage shared between requests).
+
+Supervision: a browser that died is started again on the next request; a
+request running when it died is submitted once more; a request running
+past its timeout kills the browser (the request gets ConversionTimeout).
+"""
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+import psutil
+
+from cloudooo.errors import ConversionError, ConversionTimeout
+
+logger = logging.getLogger(__name__)
+
+# The machine has no network, and the browser must not need one: no
+# first-run, sync, component updates or background fetches.  Every
+# connection goes to a proxy that does not exist, loopback included (no
+# bypass list), and no name resolves: a request that escaped the per-page
+# routing still reaches nothing.
+CHROMIUM_FLAGS = (
+    "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--disable-extensions", "--disable-default-apps",
+    "--mute-audio", "--no-default-browser-check",
+    "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+)
+ACTIVE_PORT_FILE = "DevToolsActivePort"
+# How long a Playwright error waits for the browser's death to show, to
+# tell a crash (resubmit) from the page's own failure: generous, as a
+# killed process may take a while to go on a loaded machine, and only
+# failures wait.
+CRASH_SETTLE_SECONDS = 5.0
+STOP_SECONDS = 5.0
+
+
+# Sets the browser's parent-death signal, then runs it: a server killed
+# outright takes its browser along (the browser is in a session of its own,
+# so nothing else would).
+SETPRIV = "/usr/bin/setpriv"
+
+
+def chromium_argv(binary, profile_directory, extra=()):
+    """The command line of a browser with an empty profile."""
+    argv = [binary] + list(CHROMIUM_FLAGS)
+    if os.geteuid() == 0:
+        # Chromium's sandbox refuses to run as root.
+        argv.append("--no-sandbox")
+    argv.append("--user-data-dir=" + profile_directory)
+    argv.extend(extra)
+    return argv
+
+
+def terminate_orphans(profile_root):
+    """At server start: browsers of an earlier run of ours (killed before
+    it could stop them) still running on a profile under ``profile_root``;
+    stopped, and the stale profiles removed.  Others' browsers are never
+    touched: only our profile root tells ours."""
+    marker = "--user-data-dir=" + os.path.join(profile_root, "")
+    stopped = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = process.info.get("cmdline") or []
+        if process.pid == os.getpid() or not any(
+                argument.startswith(marker) for argument in cmdline):
+            continue
+        logger.warning("chromium: terminating orphan browser pid %d of an "
+                       "earlier run", process.pid)
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+        stopped.append(process)
+    psutil.wait_procs(stopped, timeout=STOP_SECONDS)
+    if os.path.isdir(profile_root):
+        for name in os.listdir(profile_root):
+            shutil.rmtree(os.path.join(profile_root, name),
+                          ignore_errors=True)
+    return [process.pid for process in stopped]
+
+
+class ChromiumBrowser:
+
+    def __init__(self, binary, working_path, env=None, start_timeout=30.0):
+        self.binary = binary
+        self.working_path = working_path
+        self.env = env
+        self.start_timeout = start_timeout
+        self._guard = threading.Lock()
+        self._loop = None
+        self._thread = None
+        self._playwright = None
+        self._browser = None
+        self._process = None
+        self._profile = None
+        self._starting = None  # asyncio.Lock, made on the loop
+        self._stopped = False
+        self.restarts = 0
+
+    # -- called from request threads ----------------------------------------
+
+    @property
+    def pid(self):
+        """The running browser's pid, or None."""
+        process = self._process
+        return process.pid if process is not None and \
+            process.poll() is None else None
+
+    def run(self, job, timeout, what="conversion"):
+        """Run ``await job(browser)`` on the browser's loop; its result.
+
+        A browser crash during the job starts a new browser and runs the
+        job once more; past ``timeout`` seconds the browser is killed and
+        ConversionTimeout raised.
+        """
+        if self._stopped:
+            raise ConversionError("Chromium is stopping with the server")
+        loop = self._ensure_loop()
+        # Starting the browser has its own limit, not the request's.
+        starting = asyncio.run_coroutine_threadsafe(self._connected(), loop)
+        try:
+            starting.result(self.start_timeout + STOP_SECONDS)
+        except concurrent.futures.TimeoutError:
+            starting.cancel()
+            self.kill()
+            raise ConversionError("Chromium did not start within "
+                                  "chromium_start_timeout (%s s)"
+                                  % self.start_timeout)
+        future = asyncio.run_coroutine_threadsafe(
+            self._run_supervised(job), loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            logger.warning("chromium: %s still running after %s s: killing "
+                           "the browser (pid %s)", what, timeout, self.pid)
+            self.kill()
+            raise ConversionTimeout(
+                "Chromium did not finish within chromium_timeout (%s s) and "
+                "was killed" % timeout)
+
+    def kill(self):
+        """SIGKILL the browser and its children (any thread)."""
+        process = self._process
+        if process is None:
+            return
+        try:
+            family = psutil.Process(process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            family = []
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for child in family:  # one that left our process group
+            try:
+                child.kill()
+            except psutil.NoSuchProcess:
+                pass
+        try:  # reaped now: no zombie waits for the next request
+            process.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            logger.error("chromium: pid %d survived SIGKILL", process.pid)
+
+    def stop(self):
+        """Close the browser and Playwright, stop the loop thread; no
+        process of ours survives."""
+        with self._guard:
+            self._stopped = True  # no browser starts again
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is None:
+            return
+        future = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
+        try:
+            future.result(STOP_SECONDS)
+        except Exception:
+            logger.warning("chromium: no clean shutdown; killing it")
+        self.kill()
+        self._reap()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(STOP_SECONDS)
+
+    # -- the loop thread ----------------------------------------------------
+
+    def _ensure_loop(self):
+        with self._guard:
+            if self._stopped:
+                raise ConversionError("Chromium is stopping with the server")
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                started = threading.Event()
+
+                def serve():
+                    asyncio.set_event_loop(loop)
+                    loop.call_soon(started.set)
+                    loop.run_forever()
+                    loop.close()
+
+                self._thread = threading.Thread(
+                    target=serve, name="chromium", daemon=True)
+                self._thread.start()
+                started.wait()
+                self._loop = loop
+            return self._loop
+
+    async def _run_supervised(self, job):
+        for attempt in (1, 2):
+            browser = await self._connected()
+            try:
+                return await job(browser)
+            except asyncio.CancelledError:
+                raise
+            except ConversionError:
+                raise
+            except Exception as error:
+                if not await self._died(browser):
+                    raise ConversionError("Chromium could not convert this "
+                                          "page: %s" % first_line(error))
+                logger.warning("chromium: the browser died during a "
+                               "conversion (attempt %d)", attempt)
+                if attempt == 2:
+                    raise ConversionError("Chromium crashed twice on this "
+                                          "page")
+
+    async def _died(self, browser):
+        deadline = time.monotonic() + CRASH_SETTLE_SECONDS
+        while time.monotonic() < deadline:
+            if not self._healthy(browser):
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    def _healthy(self, browser):
+        return browser is self._browser and browser.is_connected() and \
+            self._process is not None and self._process.poll() is None
+
+    async def _connected(self):
+        """The running browser, started (again) if needed."""
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if self._browser is not None and self._healthy(self._browser):
+                return self._browser
+            if self._browser is not None or self._process is not None:
+                returncode = self._process.poll() if self._process else None
+                logger.warning("chromium: browser pid %s is gone (exit %s): "
+                               "restarting", self._process and
+                               self._process.pid, returncode)
+                self.restarts += 1
+                await self._close_browser()
+            if self._playwright is None:
+                from playwright.async_api import async_playwright
+                self._playwright = await async_playwright().start()
+            try:
+                await self._start_browser()
+            except Exception as error:
+                # Playwright's driver may be what failed: a new one next
+                # time.
+                await self._stop_playwright()
+                if isinstance(error, ConversionError):
+                    raise
+                raise ConversionError("Chromium could not start: %s"
+                                      % first_line(error))
+            return self._browser
+
+    async def _start_browser(self):
+        os.makedirs(self.working_path, exist_ok=True)
+        self._profile = tempfile.mkdtemp(prefix="chromium-profile-",
+                                         dir=self.working_path)
+        argv = chromium_argv(self.binary, self._profile,
+                             ["--remote-debugging-port=0", "about:blank"])
+        if os.access(SETPRIV, os.X_OK):
+            argv = [SETPRIV, "--pdeathsig", "KILL", "--"] + argv
+        try:
+            self._process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, env=self.env,
+                start_new_session=True)
+        except OSError as error:
+            raise ConversionError("cannot run Chromium %s: %s"
+                                  % (self.binary, error))
+        try:
+            endpoint = await self._devtools_endpoint()
+            self._browser = await self._playwright.chromium.connect_over_cdp(
+                endpoint, timeout=self.start_timeout * 1000)
+        except BaseException:
+            await self._close_browser()
+            raise
+        logger.info("chromium: browser %s started, pid %d",
+                    self._browser.version, self._process.pid)
+
+    async def _devtools_endpoint(self):
+        """Chromium writes its DevTools port and path to its profile."""
+        path = os.path.join(self._profile, ACTIVE_PORT_FILE)
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise ConversionError("Chromium exited at start (exit %s)"
+                                      % self._process.returncode)
+            try:
+                with open(path) as stream:
+                    lines = stream.read().splitlines()
+            except OSError:
+                lines = []
+            if len(lines) >= 2:
+                return "ws://127.0.0.1:%s%s" % (lines[0], lines[1])
+            await asyncio.sleep(0.05)
+        raise ConversionError("Chromium did not start within "
+                              "chromium_start_timeout (%s s)"
+                              % self.start_timeout)
+
+    async def _close_browser(self):
+        browser, self._browser = self._browser, None
+        if browser is not None and browser.is_connected():
+            try:
+                await asyncio.wait_for(browser.close(), STOP_SECONDS)
+            except Exception:
+                pass
+        self.kill()
+        self._reap()
+
+    def _reap(self):
+        process, self._process = self._process, None
+        if process is not None:
+            try:
+                process.wait(STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                logger.error("chromium: pid %d survived SIGKILL",
+                             process.pid)
+        profile, self._profile = self._profile, None
+        if profile:
+            shutil.rmtree(profile, ignore_errors=True)
+
+    async def _shutdown(self):
+        await self._close_browser()
+        await self._stop_playwright()
+
+    async def _stop_playwright(self):
+        playwright, self._playwright = self._playwright, None
+        if playwright is not None:
+            try:
+                await asyncio.wait_for(playwright.stop(), STOP_SECONDS)
+            except Exception:
+                logger.warning("chromium: Playwright's driver did not stop "
+                               "cleanly")
+
+
+def first_line(error):
+    """An error's first line, without Playwright's call log."""
+    text = str(error).strip().splitlines()
+    return text[0][:300] if text else type(error).__name__
