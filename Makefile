@@ -13,7 +13,7 @@ APT_PACKAGES := libreoffice-core libreoffice-writer libreoffice-calc \
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CONF ?= cloudooo/sample/sample.conf
 
-.PHONY: install system-packages run test bench clean
+.PHONY: install system-packages run test bench soak clean
 
 install: system-packages $(VENV)/.installed
 
@@ -42,6 +42,11 @@ test: install
 bench: install
 	$(VENV)/bin/python bench/bench.py
 	$(VENV)/bin/python bench/cluster_bench.py
+
+# Not part of test: 10,000 mixed requests, up to ~20 minutes
+# (SOAK_REQUESTS=500 make soak for a short run).
+soak: install
+	$(VENV)/bin/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) var *.egg-info

@@ -33,6 +33,7 @@ also on errors and Ctrl-C.
 """
 
 import argparse
+import http.client
 import json
 import os
 import queue
@@ -57,6 +58,7 @@ from tests import documents  # noqa: E402
 from cloudooo.handler.ooo.process import (JsonLineReader,  # noqa: E402
                                           WorkerLost)
 from tests.server import ServerProcess, b64, unb64  # noqa: E402
+from tests.big_documents import big_odt  # noqa: E402
 sys.path.insert(0, str(PROJECT / "bench"))
 import chromium_bench  # noqa: E402
 
@@ -84,6 +86,13 @@ ONESHOT_TIMEOUT = 120      # one soffice --convert-to run
 STOP_TIMEOUT = 30
 RSS_SAMPLE_SECONDS = 0.1
 TREE_LIST_SECONDS = 1.0    # how often the sampler looks for new processes
+
+# Big documents (issue 13): sizes in MB, measured rounds of the first.
+BIG_SIZES_MB = (20, 100)
+BIG_ROUNDS = 5
+BIG_RSS_TARGET_MB = 64     # server RSS over idle during one big request
+BIG_LATENCY_TARGET = 1.1   # ours / floor on the first size
+BIG_RSS_SAMPLE_SECONDS = 0.02
 
 # Recycling would put a soffice restart into some measured calls; the
 # floor never restarts.  The default (100) costs one restart per 100 calls.
@@ -457,7 +466,8 @@ class RssSampler:
 
     def stop(self):
         self._stop.set()
-        self._thread.join(5)
+        if self._thread.is_alive():
+            self._thread.join(5)
 
     def _loop(self):
         while not self._stop.wait(self.interval):
@@ -501,6 +511,168 @@ class RssSampler:
                     overall.items(), key=lambda item: (
                         item[0][0], item[0][1] != "root", item[0][1],
                         item[0][2]))]
+
+
+# -- big documents -----------------------------------------------------------
+
+class PeakRss:
+    """Highest RSS of one process while the ``with`` block runs, sampled
+    often: a request's buffers live for well under a second."""
+
+    def __init__(self, pid):
+        self.process = psutil.Process(pid)
+        self.peak = self.process.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True,
+                                        name="peak-rss")
+
+    def _sample(self):
+        while not self._stop.wait(BIG_RSS_SAMPLE_SECONDS):
+            self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.process.memory_info().rss)
+
+
+def tree_cpu_seconds(server_pid):
+    """CPU seconds so far of the server and of its UNO workers."""
+    server = psutil.Process(server_pid)
+    workers = 0.0
+    for child in server.children(recursive=True):
+        try:
+            if process_kind(child) == "uno worker":
+                times = child.cpu_times()
+                workers += times.user + times.system
+        except psutil.Error:
+            continue
+    times = server.cpu_times()
+    return times.user + times.system, workers
+
+
+@dataclass
+class BigResult:
+    size_mb: int
+    floor_ms: list
+    ours_ms: list
+    client_ms: list
+    rss_over_idle_mb: list
+    server_cpu_ms: list
+    worker_cpu_ms: list
+
+
+def big_request_body(data, case):
+    """The convertFile body as xmlrpc.client makes it; (body, ms spent)."""
+    started = time.perf_counter()
+    body = xmlrpc.client.dumps((b64(data), case.source, case.destination),
+                               "convertFile", allow_none=True).encode(
+                                   "utf-8", "xmlcharrefreplace")
+    return body, (time.perf_counter() - started) * 1000.0
+
+
+def post_big(server, body):
+    """Send a ready body, read and decode the answer: (ms, output)."""
+    started = time.perf_counter()
+    connection = http.client.HTTPConnection("127.0.0.1", server.port,
+                                            timeout=CALL_TIMEOUT)
+    try:
+        connection.request("POST", "/RPC2", body,
+                           {"Content-Type": "text/xml"})
+        answer = connection.getresponse().read()
+    finally:
+        connection.close()
+    (text,), _method = xmlrpc.client.loads(answer)
+    output = unb64(text)
+    return (time.perf_counter() - started) * 1000.0, output
+
+
+def measure_big(server, floor, directory, rounds, sizes_mb=BIG_SIZES_MB):
+    """ODT (text + 12 photos) -> PDF of each size: floor and ours
+    alternated (``rounds`` for the first size, one for the others), with
+    the server's RSS over idle and its and its worker's CPU per call.
+    Ours is timed from a ready request body to the decoded output, as the
+    floor from a file on disk; the client's marshalling (encodebytes and
+    xmlrpc.client.dumps) is timed apart."""
+    case = next(case for case in CASES if case.name == "odt->pdf")
+    directory.mkdir(parents=True, exist_ok=True)
+    results = []
+    for index, size_mb in enumerate(sizes_mb):
+        path = big_odt(directory / ("big-%d.odt" % size_mb),
+                       size_mb * 1024 ** 2)
+        data = path.read_bytes()
+        result = BigResult(size_mb, [], [], [], [], [], [])
+        runs = rounds if index == 0 else 1
+        log("big documents: %d MB odt->pdf, %d round(s), plus warm-up",
+            size_mb, runs)
+        body, _ms = big_request_body(data, case)
+        check_output(post_big(server, body)[1], "pdf",
+                     "ours big %d MB" % size_mb)
+        check_output(floor.convert(path, case)[1].read_bytes(), "pdf",
+                     "floor big %d MB" % size_mb)
+        for round_number in range(runs):
+            sides = ["floor", "ours"]
+            if round_number % 2:
+                sides.reverse()
+            for side in sides:
+                if side == "floor":
+                    result.floor_ms.extend(floor.convert(path, case)[0])
+                    continue
+                del body
+                body, client_ms = big_request_body(data, case)
+                result.client_ms.append(client_ms)
+                idle = psutil.Process(server.pid).memory_info().rss
+                cpu_before = tree_cpu_seconds(server.pid)
+                with PeakRss(server.pid) as rss:
+                    ms, _output = post_big(server, body)
+                cpu_after = tree_cpu_seconds(server.pid)
+                result.ours_ms.append(ms)
+                result.rss_over_idle_mb.append((rss.peak - idle) / 1024 ** 2)
+                result.server_cpu_ms.append(
+                    1000 * (cpu_after[0] - cpu_before[0]))
+                result.worker_cpu_ms.append(
+                    1000 * (cpu_after[1] - cpu_before[1]))
+        del data, body
+        path.unlink()
+        results.append(result)
+    return results
+
+
+def report_big(results):
+    lines = ["", "Big documents: ODT of text + 12 photos -> PDF, pool of 1, "
+             "floor and ours alternated (ms; ours: ready body -> decoded "
+             "output; client: encodebytes + dumps of the request, apart; "
+             "RSS: server peak over idle, sampled every %.0f ms; CPU per "
+             "call)" % (1000 * BIG_RSS_SAMPLE_SECONDS)]
+    header = "%-7s %5s %9s %9s %10s %8s %13s %10s %10s" % (
+        "size", "calls", "floor med", "ours med", "ours/floor", "client",
+        "RSS over idle", "server CPU", "worker CPU")
+    lines += [header, "-" * len(header)]
+    for result in results:
+        lines.append("%-7s %5d %9.0f %9.0f %9.2fx %8.0f %10.1f MB %7.0f ms "
+                     "%7.0f ms" % (
+                         "%d MB" % result.size_mb, len(result.ours_ms),
+                         median(result.floor_ms), median(result.ours_ms),
+                         median(result.ours_ms) / median(result.floor_ms),
+                         median(result.client_ms),
+                         max(result.rss_over_idle_mb),
+                         median(result.server_cpu_ms),
+                         median(result.worker_cpu_ms)))
+    first = results[0]
+    ratio = median(first.ours_ms) / median(first.floor_ms)
+    worst_rss = max(max(result.rss_over_idle_mb) for result in results)
+    lines.append("  %d MB ours/floor <= %.1fx: %s (%.2fx); server RSS over "
+                 "idle <= %d MB: %s (worst %.1f MB)" % (
+                     first.size_mb, BIG_LATENCY_TARGET,
+                     "PASS" if ratio <= BIG_LATENCY_TARGET else "MISS",
+                     ratio, BIG_RSS_TARGET_MB,
+                     "PASS" if worst_rss <= BIG_RSS_TARGET_MB else "MISS",
+                     worst_rss))
+    print("\n".join(lines), flush=True)
 
 
 # -- the run ----------------------------------------------------------------
@@ -903,9 +1075,15 @@ def parse_arguments():
     parser.add_argument("--sandbox-rounds", type=int, default=SANDBOX_ROUNDS,
                         help="calls per case and side for the sandbox's "
                         "cost (%(default)s)")
+    parser.add_argument("--big-rounds", type=int, default=BIG_ROUNDS,
+                        help="measured calls per side for the %d MB "
+                        "document (%%(default)s)" % BIG_SIZES_MB[0])
+    parser.add_argument("--big-only", action="store_true",
+                        help="only the big-document section: one server "
+                        "(pool of 1) and the floor")
     arguments = parser.parse_args()
     for name in ("rounds", "oneshot_runs", "throughput_runs",
-                 "throughput_jobs", "sandbox_rounds"):
+                 "throughput_jobs", "sandbox_rounds", "big_rounds"):
         if getattr(arguments, name) < 1:
             parser.error("--%s must be at least 1" % name.replace("_", "-"))
     return arguments
@@ -932,6 +1110,12 @@ def main():
     try:
         servers["pool1"] = ServerProcess(root / "pool1", office_pool_size=1,
                                          **SERVER_SETTINGS)
+        if arguments.big_only:
+            log("starting one server and the UNO floor (temp dir %s)", root)
+            start_all([servers["pool1"].start, floor.start])
+            report_big(measure_big(servers["pool1"], floor, root / "big",
+                                   arguments.big_rounds))
+            return 0
         servers["pool2"] = ServerProcess(root / "pool2", office_pool_size=2,
                                          **SERVER_SETTINGS)
         log("starting three servers, the UNO floor and two bare UNO clients "
@@ -966,11 +1150,15 @@ def main():
         sampler.phase = "sandbox"
         costs = measure_sandbox_cost(servers["pool1"], unsandboxed,
                                      generated, arguments.sandbox_rounds)
+        sampler.phase = "big documents"
+        big = measure_big(servers["pool1"], floor, root / "big",
+                          arguments.big_rounds)
         sampler.phase = "end"
         elapsed = time.monotonic() - STARTED
         report(info, rows, rates, accounts, sampler, elapsed, corpus_note,
                arguments.throughput_jobs)
         report_sandbox_cost(costs, arguments.sandbox_rounds)
+        report_big(big)
         log("html -> pdf through Chromium against one-shot chromium")
         print("\n".join(chromium_bench.report_lines(*chromium_bench.measure(
             servers["pool1"], root / "chromium"))), flush=True)

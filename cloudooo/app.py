@@ -6,6 +6,8 @@ several servers in one process.
 """
 
 import atexit
+import ctypes
+import ctypes.util
 import functools
 import logging
 import signal
@@ -27,10 +29,17 @@ from cloudooo.ops.preflight import check_settings
 from cloudooo.registry import HandlerRegistry
 from cloudooo.sandbox import Sandbox
 from cloudooo.settings import Settings
+from cloudooo.xmlrpc_stream import Spooling
 
 logger = logging.getLogger(__name__)
 
 GIL_SWITCH_INTERVAL_SECONDS = 0.0005
+# glibc gives each thread a malloc arena of its own: with 8 request threads
+# passing megabytes of base64 around, freed memory stays scattered over
+# them and the server's RSS crept up for minutes (46 -> 107 MB in a
+# 2,000-request soak); two arenas kept it flat (63 MB).
+MALLOC_ARENAS = 2
+M_ARENA_MAX = -8  # glibc's malloc.h
 
 HANDLER_CLASSES = (OfficeHandler, FFmpegHandler, ImageMagickHandler,
                    PDFHandler, ChromiumHandler)
@@ -56,6 +65,15 @@ def exit_on_stop_signals():
             signal.signal(signum, _exit_on_signal)
 
 
+def limit_malloc_arenas():
+    """Before the request threads exist; a no-op off glibc."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+    except (OSError, AttributeError, TypeError):
+        pass
+
+
 def make_app(global_conf, **local_conf):
     settings = Settings.from_config(global_conf, local_conf)
     configure_logging(settings)
@@ -68,6 +86,7 @@ def make_app(global_conf, **local_conf):
     # the GIL while another thread decodes base64: that wait leaves an office
     # instance idle between two conversions of ~30 ms.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
+    limit_malloc_arenas()
     settings.prepare_directories()
     # check_settings above ran bubblewrap once; say what protects the host.
     Sandbox.from_settings(settings).prepare()
@@ -108,7 +127,9 @@ def make_app(global_conf, **local_conf):
     app = OpsApplication(manager, settings.max_request_size,
                          on_close=stop_handlers,
                          on_interrupt=interrupt_handlers,
-                         metrics=ServerMetrics(handlers))
+                         metrics=ServerMetrics(handlers),
+                         spooling=Spooling(settings.tmp_path,
+                                           settings.stream_threshold_size))
     app.settings = settings
     app.handlers = handlers
     app.handlers_enabled = tuple(sorted(used))

@@ -16,6 +16,7 @@ from cloudooo.arguments import check_public_methods, checked
 from cloudooo.errors import CloudoooError, InvalidRequest, UnsupportedFormat
 from cloudooo.formats import (extension_for_mimetype, extensions_for_mimetype,
                               mimetype_for_extension, normalize_format)
+from cloudooo.spool import Base64Document, SpooledDocument, document_bytes
 from cloudooo.ops.context import note, note_bytes
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,12 @@ MetadataDict = Dict[str, MetadataValue]
 
 
 def decode_document(data, what="file"):
-    """Base64 text -> bytes, strictly: a typo must not become garbage."""
+    """Base64 text -> bytes, strictly: a typo must not become garbage.
+    Text the XML-RPC layer already decoded to disk stays there."""
+    if isinstance(data, SpooledDocument):
+        if data.error is not None:
+            raise InvalidRequest("%s is not valid base64" % what)
+        return data
     if isinstance(data, (bytes, bytearray)) or hasattr(data, "data"):
         raise InvalidRequest(
             "%s must be a base64-encoded string, not an XML-RPC binary "
@@ -50,8 +56,18 @@ def decode_document(data, what="file"):
 
 
 def encode_document(data):
+    """Bytes -> base64 text; a spooled result is encoded while sent."""
     note_bytes("output_bytes", len(data))
+    if isinstance(data, SpooledDocument):
+        return Base64Document(data)
     return base64.encodebytes(data).decode("ascii")
+
+
+def for_handler(handler, data):
+    """What ``handler`` takes: spooled documents only if it reads files."""
+    if handler.accepts_spooled_documents:
+        return data
+    return document_bytes(data)
 
 
 def source_format_of(name, what="source_format"):
@@ -94,6 +110,10 @@ class Manager:
     """Every public method is published; its annotations are the argument
     types clients must send (checked by cloudooo.arguments, Fault 2)."""
 
+    # Arguments holding a document (base64 text): the XML-RPC layer may
+    # hand them over as a SpooledDocument, already decoded to disk.
+    document_arguments = ("file", "data")
+
     def __init__(self, registry, handlers, granulator_class):
         self.registry = registry
         self.handlers = handlers
@@ -128,7 +148,8 @@ class Manager:
         data = self._document(file, source)
         handler = self.registry.handler_for(source, destination,
                                             conversion_kw=conversion_kw)
-        result = handler.convert(data, source, destination, zip=bool(zip),
+        result = handler.convert(for_handler(handler, data), source,
+                                 destination, zip=bool(zip),
                                  refresh=bool(refresh),
                                  conversion_kw=conversion_kw or {})
         return encode_document(result)
@@ -146,7 +167,7 @@ class Manager:
         data = self._document(file, source)
         handler = self.registry.handler_for(source)
         extra = password_argument(handler, password)
-        metadata = handler.get_metadata(data, source,
+        metadata = handler.get_metadata(for_handler(handler, data), source,
                                         base_document=bool(base_document),
                                         **extra)
         raw = metadata.get("Data") or b""
@@ -165,7 +186,8 @@ class Manager:
         handler = self.registry.handler_for(source)
         metadata = {capitalize(key): value
                     for key, value in metadata_dict.items()}
-        return encode_document(handler.set_metadata(data, source, metadata))
+        return encode_document(handler.set_metadata(
+            for_handler(handler, data), source, metadata))
 
     # -- what can become what ---------------------------------------------
 
@@ -352,9 +374,9 @@ class Manager:
             # A protected ODT is opened by LibreOffice and stored in clear.
             handler = self.registry.handler_for(source, GRANULATED_FORMAT)
             document = handler.convert(
-                document, source, GRANULATED_FORMAT,
+                for_handler(handler, document), source, GRANULATED_FORMAT,
                 conversion_kw={"password": password} if password else {})
-        return self.granulator_class(document)
+        return self.granulator_class(document_bytes(document))
 
     def getTableItemList(self, data: Base64,
                          source_format: FormatName = "odt",

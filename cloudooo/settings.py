@@ -201,6 +201,11 @@ SETTINGS_TABLE = (
      "killed (Fault 8)"),
     ("chromium_start_timeout", positive_float, 30.0,
      "seconds Chromium may take to start and accept DevTools connections"),
+    # Big documents streamed (cloudooo.xmlrpc_stream, cloudooo.spool).
+    ("stream_threshold_size", non_negative_int, 1024 * 1024,
+     "bytes of request body, of a document's base64 text or of a result "
+     "above which the document is decoded to disk as it arrives and "
+     "streamed back, never held whole in memory"),
 )
 
 SETTINGS_BY_NAME = {row[0]: row for row in SETTINGS_TABLE}

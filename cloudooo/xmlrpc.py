@@ -7,17 +7,18 @@ reported as an internal error without a Python repr.
 """
 
 import inspect
+import io
 import logging
 import threading
 import xmlrpc.client
 from xmlrpc.server import SimpleXMLRPCDispatcher
 
+from cloudooo import xmlrpc_stream
 from cloudooo.errors import CloudoooError, InvalidRequest, ServerStopping
 
 logger = logging.getLogger(__name__)
 
 INTERNAL_ERROR_CODE = 1
-READ_CHUNK_SIZE = 1 << 16
 
 
 class Dispatcher(SimpleXMLRPCDispatcher):
@@ -31,6 +32,18 @@ class Dispatcher(SimpleXMLRPCDispatcher):
                 self.register_function(method, name)
         self.register_introspection_functions()
         self.register_multicall_functions()
+        # Where each method takes documents (base64 text the XML-RPC layer
+        # may hand over spooled, see xmlrpc_stream): by argument name.
+        names = set(getattr(instance, "document_arguments", ()))
+        self.document_positions_by_method = {
+            name: frozenset(
+                index for index, argument in enumerate(
+                    inspect.signature(function).parameters)
+                if argument in names)
+            for name, function in self.funcs.items()}
+
+    def document_positions(self, method):
+        return self.document_positions_by_method.get(method, frozenset())
 
     def _dispatch(self, method, params):
         for param in params:
@@ -63,25 +76,37 @@ class Dispatcher(SimpleXMLRPCDispatcher):
                                           error or type(error).__name__))
 
     def _marshaled_dispatch(self, data, dispatch_method=None, path=None):
-        """Parse once, dispatch, marshal; a malformed body is the client's
-        error, not a Python repr (as the base class would answer)."""
+        """Bytes in, bytes out, as xmlrpc.server's dispatchers answer."""
+        response = self.respond(io.BytesIO(data), len(data))
         try:
-            params, method = xmlrpc.client.loads(data,
-                                                 use_builtin_types=False)
+            return b"".join(response)
+        finally:
+            response.close()
+
+    def respond(self, stream, length, spooling=None):
+        """Parse once, dispatch, marshal: an xmlrpc_stream.Response.  With
+        ``spooling``, big documents are read and written streaming.  A
+        malformed body is the client's error, not a Python repr (as the
+        base class would answer)."""
+        try:
+            params, method = xmlrpc_stream.parse_request(
+                stream, length, self.document_positions, spooling)
         except Exception as error:
             response = xmlrpc.client.dumps(xmlrpc.client.Fault(
                 InvalidRequest.fault_code,
                 "malformed XML-RPC request: %s" % error),
                 methodresponse=True, allow_none=True)
-            return response.encode("utf-8")
+            return xmlrpc_stream.Response.of_bytes(response.encode("utf-8"))
         try:
-            response = xmlrpc.client.dumps(
-                (self._dispatch(method, params),), methodresponse=True,
-                allow_none=True, encoding="utf-8")
+            return xmlrpc_stream.method_response(
+                self._dispatch(method, params))
         except xmlrpc.client.Fault as fault:
             response = xmlrpc.client.dumps(fault, allow_none=True,
                                            encoding="utf-8")
-        return response.encode("utf-8", "xmlcharrefreplace")
+            return xmlrpc_stream.Response.of_bytes(
+                response.encode("utf-8", "xmlcharrefreplace"))
+        finally:
+            xmlrpc_stream.close_documents(params)
 
     def system_methodSignature(self, method_name):
         """Parameter names, as upstream has no typed signatures."""
@@ -102,9 +127,11 @@ class XmlRpcApplication:
     command line can drain them before stopping."""
 
     def __init__(self, instance, max_request_size, on_close=None,
-                 on_interrupt=None):
+                 on_interrupt=None, spooling=None):
         self.dispatcher = Dispatcher(instance)
         self.max_request_size = max_request_size
+        # xmlrpc_stream.Spooling: big documents streamed; None: never.
+        self.spooling = spooling
         self._on_close = on_close
         self._on_interrupt = on_interrupt
         self._lock = threading.Lock()
@@ -147,41 +174,42 @@ class XmlRpcApplication:
             return self._respond(start_response, "413 Payload Too Large",
                                  b"request larger than max_request_size\n",
                                  "text/plain")
-        body = _read_body(environ["wsgi.input"], length)
         with self._lock:
             self.in_flight += 1
+        response = None
         try:
             if self.refusing:
                 stopping = ServerStopping()
                 response = xmlrpc.client.dumps(xmlrpc.client.Fault(
                     stopping.fault_code, str(stopping)),
                     methodresponse=True, allow_none=True)
-                response = response.encode("utf-8")
+                response = xmlrpc_stream.Response.of_bytes(
+                    response.encode("utf-8"))
             else:
-                response = self.dispatcher._marshaled_dispatch(body)
+                response = self.dispatcher.respond(
+                    environ["wsgi.input"], length, self.spooling)
         finally:
-            with self._lock:
-                self.in_flight -= 1
+            if response is not None and response.documents:
+                # Still in flight while its documents stream out.
+                response.on_close = self._request_done
+            else:
+                self._request_done()
         return self._respond(start_response, "200 OK", response, "text/xml")
+
+    def _request_done(self):
+        with self._lock:
+            self.in_flight -= 1
 
     @staticmethod
     def _respond(start_response, status, body, content_type):
+        """``body``: bytes, or an xmlrpc_stream.Response sent streaming."""
+        if isinstance(body, bytes):
+            body = xmlrpc_stream.Response.of_bytes(body)
         start_response(status, [
             ("Content-Type", content_type),
-            ("Content-Length", str(len(body))),
+            ("Content-Length", str(body.length)),
             ("Access-Control-Allow-Origin", "*"),
             ("Access-Control-Allow-Headers", "Content-Type"),
         ])
-        return [body]
+        return body
 
-
-def _read_body(stream, length):
-    chunks = []
-    remaining = length
-    while remaining > 0:
-        chunk = stream.read(min(remaining, READ_CHUNK_SIZE))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)

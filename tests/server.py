@@ -114,7 +114,7 @@ class ServerProcess:
         lines.extend("  " + rule for rule in registry_from_sample())
         lines += ["", "[server:main]", "use = egg:waitress#main",
                   "host = 127.0.0.1", "port = %d" % self.port,
-                  "threads = 8", ""]
+                  "threads = 8", "recv_bytes = 262144", ""]
         self.config_path.write_text("\n".join(lines))
 
     def start(self, daemon=False):

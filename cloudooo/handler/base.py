@@ -17,6 +17,9 @@ from cloudooo.util import RunningCommands, run_command
 
 class Handler:
     name = "base"
+    # True: ``data`` may come as a cloudooo.spool.SpooledDocument (a file)
+    # and results may be returned as one; False: bytes in and out.
+    accepts_spooled_documents = False
     # A handler that only converts (no metadata): the registry passes it by
     # for methods without a destination.
     converts_only = False

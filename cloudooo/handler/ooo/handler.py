@@ -8,6 +8,7 @@ removed afterwards whatever happened.
 """
 
 import csv
+import functools
 import io
 import logging
 import os
@@ -21,17 +22,19 @@ from cloudooo.formats import (extension_for_mimetype, extensions_for_mimetype,
 from cloudooo.handler.base import Handler
 from cloudooo.handler.ooo.boundedzip import (ZIP_ERRORS, BoundedZip,
                                              UnpackBudget)
-from cloudooo.handler.ooo.sniff import OFFICE_KINDS, sniff_bytes
+from cloudooo.handler.ooo.sniff import (HEAD_SIZE, OFFICE_KINDS, sniff_bytes,
+                                        sniff_file)
 from cloudooo.handler.ooo import filters, linkcheck
 from cloudooo.handler.ooo import options as export_options
 from cloudooo.handler.ooo import protected
 from cloudooo.handler.ooo.backgrounds import (
     enlarge_tiny_backgrounds, enlarge_tiny_backgrounds_in_folder)
 from cloudooo.handler.ooo.filters import FilterCatalogue, file_extension
-from cloudooo.handler.ooo.pool import OfficePool
+from cloudooo.handler.ooo.pool import OfficePool, Quarantine
 from cloudooo.handler.ooo.process import find_uno_python
 from cloudooo.handler.pdf.protection import readable_pdf
 from cloudooo.util import child_environment, temporary_directory
+from cloudooo.spool import SpooledDocument, output_of
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +52,7 @@ REPLY_ERRORS = {"load": ConversionError, "unsupported": UnsupportedFormat,
 
 class OfficeHandler(Handler):
     name = "ooo"
+    accepts_spooled_documents = True
     accepts_password = True
 
     def __init__(self, settings):
@@ -142,8 +146,7 @@ class OfficeHandler(Handler):
             if zip:
                 return zip_directory(output_dir,
                                      os.path.basename(output_path))
-            with open(output_path, "rb") as stream:
-                return stream.read()
+            return self._output(output_path)
 
     def get_metadata(self, data, source_format, base_document=False,
                      password=None):
@@ -170,8 +173,7 @@ class OfficeHandler(Handler):
                     mimetype_for_extension(source_format)
                     or self.catalogue.mimetype_of_filter(filter_name))
             if base_document:
-                with open(request["output"], "rb") as stream:
-                    metadata["Data"] = stream.read()
+                metadata["Data"] = self._output(request["output"])
                 metadata["BaseFormat"] = filters.HTML_BASE_EXTENSION \
                     if html_page else filters.ODF_EXTENSION_BY_SERVICE.get(
                         service, "")
@@ -186,8 +188,7 @@ class OfficeHandler(Handler):
                 workdir, "result." + file_extension(source_format))
             self._run(dict(loading, op="set_metadata", output=output_path,
                            metadata=metadata), data, workdir)
-            with open(output_path, "rb") as stream:
-                return stream.read()
+            return self._output(output_path)
 
     def allowed_conversion_formats(self, source_mimetype):
         extension = extension_for_mimetype(source_mimetype)
@@ -209,11 +210,16 @@ class OfficeHandler(Handler):
 
     # -- internals ----------------------------------------------------------
 
+    def _output(self, path):
+        """The result file: bytes, or spooled out of the request folder when
+        big (the XML-RPC layer then streams it)."""
+        return output_of(path, self.settings.stream_threshold_size,
+                         self.settings.tmp_path)
+
     def _run(self, request, data, workdir):
         """Run a worker request about the document ``data`` whose files are
         in the request's folder ``workdir``."""
-        reply = self.pool.run(request, self.pool.quarantine.digest(data),
-                              workdir)
+        reply = self.pool.run(request, lazy_digest(data), workdir)
         if not reply.get("ok"):
             error_class = REPLY_ERRORS.get(reply.get("kind"), ConversionError)
             raise error_class(reply.get("message") or "conversion failed")
@@ -231,6 +237,10 @@ class OfficeHandler(Handler):
 
     def _prepare_file(self, workdir, data, extension, password):
         misnamed = check_signature(data, extension)
+        if isinstance(data, SpooledDocument) and extension in (
+                ("zip", "csv", "tsv") + HTML_EXTENSIONS):
+            # Unpacked, re-encoded or rewritten whole anyway.
+            data = data.read_bytes()
         budget = UnpackBudget.from_settings(self.settings)
         input_dir = os.path.join(workdir, "in")
         os.mkdir(input_dir)
@@ -255,9 +265,12 @@ class OfficeHandler(Handler):
                             "FilterOptions": "%d,34,76,1" % ord(delimiter)}
         else:
             path = os.path.join(input_dir, "document." + extension)
-            with open(path, "wb") as stream:
-                stream.write(enlarge_tiny_backgrounds(data)
-                             if extension in HTML_EXTENSIONS else data)
+            if isinstance(data, SpooledDocument):
+                data.link_to(path)
+            else:
+                with open(path, "wb") as stream:
+                    stream.write(enlarge_tiny_backgrounds(data)
+                                 if extension in HTML_EXTENSIONS else data)
             if extension == "pdf" or misnamed == "pdf":
                 # LibreOffice 7.4's PDF import takes no password.
                 path = readable_pdf(path, password, self)
@@ -273,6 +286,17 @@ class OfficeHandler(Handler):
         return {"input": path, "load_options": load_options}
 
 
+def lazy_digest(data):
+    """The document's sha256, computed only when the quarantine needs it
+    (a 20 MB document costs ~30 ms of hashing)."""
+    @functools.lru_cache(maxsize=1)
+    def digest():
+        if isinstance(data, SpooledDocument):
+            return data.sha256()
+        return Quarantine.digest(data)
+    return digest
+
+
 def check_signature(data, extension):
     """Refuse bytes that cannot be a file of the binary format named.
 
@@ -281,10 +305,14 @@ def check_signature(data, extension):
     accepted and left to LibreOffice's type detection; else None.
     """
     signatures = filters.SIGNATURES_BY_SOURCE_EXTENSION.get(extension)
-    if not signatures or data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(
-            signatures):
+    if not signatures:
         return None
-    kind = sniff_bytes(data)
+    head = data.head(HEAD_SIZE) if isinstance(data, SpooledDocument) \
+        else data
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(signatures):
+        return None
+    kind = sniff_file(data.path) if isinstance(data, SpooledDocument) \
+        else sniff_bytes(data)
     if kind in OFFICE_KINDS:
         return kind
     raise ConversionError("this is not a valid %s document (it does not "

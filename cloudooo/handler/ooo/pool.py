@@ -65,8 +65,11 @@ class Quarantine:
         return hashlib.sha256(data).hexdigest()
 
     def check(self, digest):
-        if not self.seconds or digest is None:
+        """``digest``: the hex digest, or a function giving it, called only
+        when some document is on record (hashing a big one costs)."""
+        if not self.seconds or digest is None or not self._failures:
             return
+        digest = _digest_value(digest)
         with self._lock:
             count, since = self._failures.get(digest, (0, 0))
             if count >= self.FAILURES_TO_QUARANTINE:
@@ -80,13 +83,15 @@ class Quarantine:
     def record_failure(self, digest):
         if digest is None:
             return
+        digest = _digest_value(digest)
         with self._lock:
             count, _since = self._failures.get(digest, (0, 0))
             self._failures[digest] = (count + 1, time.monotonic())
 
     def record_success(self, digest):
-        if digest is None:
+        if digest is None or not self._failures:
             return
+        digest = _digest_value(digest)
         with self._lock:
             self._failures.pop(digest, None)
 
@@ -97,6 +102,10 @@ class Quarantine:
             return sum(1 for count, since in self._failures.values()
                        if count >= self.FAILURES_TO_QUARANTINE
                        and now - since < self.seconds)
+
+
+def _digest_value(digest):
+    return digest() if callable(digest) else digest
 
 
 class OfficePool:
