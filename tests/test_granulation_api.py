@@ -101,7 +101,8 @@ def test_bad_ids_and_bad_documents(proxy, sample):
     spreadsheet = proxy.convertFile(b64(documents.fods()), "fods", "ods")
     with pytest.raises(xmlrpc.client.Fault) as caught:
         proxy.getTableItemList(spreadsheet, "ods")
-    assert caught.value.faultCode in (2, 3)
+    assert caught.value.faultCode == 3, caught.value.faultString
+    assert "cannot be saved in this format" in caught.value.faultString
     with pytest.raises(xmlrpc.client.Fault) as caught:
         proxy.getTableItemList(b64(b"not an odt at all"), "odt")
     assert caught.value.faultCode == 2
