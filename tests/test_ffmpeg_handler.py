@@ -57,10 +57,6 @@ def handler(settings):
     assert leftovers(settings) == [], "temporary files left behind"
 
 
-def test_name():
-    assert FFmpegHandler.name == "ffmpeg"
-
-
 def assert_magic(extension, output):
     for offset, magic in MAGIC.get(extension, ()):
         assert output[offset:offset + len(magic)] == magic, (

@@ -27,10 +27,6 @@ def rose_png():
     return magick_image("rose:", "png")
 
 
-def test_name():
-    assert ImageMagickHandler.name == "imagemagick"
-
-
 def test_real_imagemagick_is_found():
     convert, identify_ = imagemagick_commands()
     assert os.path.basename(convert[0]) in (
@@ -173,7 +169,8 @@ def test_declared_giant_is_refused_before_decoding(handler):
     with pytest.raises(ConversionError, match="12000x12000 pixels.*"
                        "imagemagick_area_limit"):
         handler.convert(png_bomb(12000, 12000, rows=10), "png", "jpg")
-    with pytest.raises(ConversionError, match="."):
+    # Wider than ImageMagick's own width policy: identify itself refuses.
+    with pytest.raises(ConversionError, match="exceed a resource limit"):
         handler.convert(png_bomb(30000, 30000, rows=10), "png", "jpg")
     assert time.monotonic() - started < 5
 

@@ -24,10 +24,6 @@ def fixture_pdf():
     return pdf_document(PAGES, TITLE)
 
 
-def test_name():
-    assert PDFHandler.name == "pdf"
-
-
 def test_pdf_to_text(handler):
     text = handler.convert(fixture_pdf(), "pdf", "txt").decode("utf-8")
     assert PAGES[0] in text
