@@ -428,18 +428,28 @@ class Manager:
                  password: Optional[str] = None):
         """getImage(data, image_id, source_format, format=None,
         resolution=None, password=None) -> base64 of the image as stored,
-        or converted to ``format``."""
+        or converted to ``format``; ``resolution`` (dpi) sizes a picture
+        LibreOffice renders (svg, wmf...) into ``format``."""
         image = self._granulator(data, source_format, password).image(
             image_id)
-        if format:
-            stored = normalize_format(image_id.rsplit(".", 1)[-1])
-            target = normalize_format(format)
-            if stored != target:
-                handler = self.registry.handler_for(stored, target)
-                conversion_kw = {"resolution": resolution} if resolution \
-                    else {}
-                image = handler.convert(image, stored, target,
-                                        conversion_kw=conversion_kw)
+        stored = normalize_format(image_id.rsplit(".", 1)[-1])
+        target = normalize_format(format) if format else stored
+        handler = self.registry.handler_for(stored, target) \
+            if target != stored else None
+        if resolution and not getattr(handler, "renders_at_resolution",
+                                      False):
+            # Said rather than ignored: the client would get the picture
+            # at another size than it asked for.
+            raise InvalidRequest(
+                "getImage: resolution applies only when the picture is "
+                "rendered into another format by LibreOffice (svg, wmf... "
+                "to png); %s to %s is returned without resizing"
+                % (stored, target))
+        if handler is not None:
+            conversion_kw = {"resolution": resolution} if resolution \
+                else {}
+            image = handler.convert(image, stored, target,
+                                    conversion_kw=conversion_kw)
         return encode_document(image)
 
     def getParagraphItemList(self, data: Base64,

@@ -26,6 +26,9 @@ class Handler:
     # Whether get_metadata takes ``password`` (and convert a ``password``
     # key of conversion_kw) to open password-protected documents.
     accepts_password = False
+    # Whether convert honours a ``resolution`` key of conversion_kw when it
+    # renders an image (getImage's resolution); the others would ignore it.
+    renders_at_resolution = False
 
     def __init__(self, settings):
         self.settings = settings

@@ -54,6 +54,7 @@ class OfficeHandler(Handler):
     name = "ooo"
     accepts_spooled_documents = True
     accepts_password = True
+    renders_at_resolution = True
 
     def __init__(self, settings):
         super().__init__(settings)
