@@ -398,16 +398,22 @@ def write_launcher(path, argv, profile, pid_path):
     """An executable at ``path`` for Playwright's ``executable_path``: it
     writes its pid to ``pid_path`` and execs ``argv`` followed by
     Playwright's arguments, its ``--user-data-dir`` replaced by
-    ``profile``.  Playwright's pipe (fds 3 and 4) is inherited through the
+    ``profile`` (and Playwright's own, empty, removed).  Playwright's pipe (fds 3 and 4) is inherited through the
     exec chain."""
     script = (
         "#!%s -I\n"
         "# cloudooo's chromium launcher (written by the server).\n"
         "import json, os, sys\n"
         "ARGV, PROFILE, PID_PATH = json.loads(%r)\n"
-        "arguments = ['--user-data-dir=' + PROFILE\n"
-        "             if argument.startswith('--user-data-dir=') else argument\n"
-        "             for argument in sys.argv[1:]]\n"
+        "arguments = []\n"
+        "for argument in sys.argv[1:]:\n"
+        "    if argument.startswith('--user-data-dir='):\n"
+        "        try:  # Playwright's, unused: not left if the server dies\n"
+        "            os.rmdir(argument.split('=', 1)[1])\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "        argument = '--user-data-dir=' + PROFILE\n"
+        "    arguments.append(argument)\n"
         "with open(PID_PATH, 'w') as stream:\n"
         "    stream.write(str(os.getpid()))\n"
         "os.execv(ARGV[0], ARGV + arguments)\n"
