@@ -67,14 +67,17 @@ CRASH_SETTLE_SECONDS = 5.0
 STOP_SECONDS = 5.0
 
 
-# Sets the browser's parent-death signal, then runs it: a server killed
-# outright takes its browser along (the browser is in a session of its own,
-# so nothing else would).
+# Sets the browser's parent-death signal, then runs it: its parent is
+# Playwright's driver, which goes when the server goes (its stdin closes),
+# so a server killed outright takes its browser along (the browser is in a
+# process group of its own, so nothing else would).
 SETPRIV = "/usr/bin/setpriv"
 
 
 def chromium_argv(binary, profile_directory, extra=()):
-    """The command line of a browser with an empty profile."""
+    """The command line of a browser with an empty profile, started by
+    hand (the bench's one-shot browser; the server's own goes through
+    Playwright's launch and ``write_launcher``)."""
     argv = [binary] + list(CHROMIUM_FLAGS)
     if os.geteuid() == 0:
         # Chromium's sandbox refuses to run as root.
