@@ -1,9 +1,15 @@
 """One headless Chromium, started once and shared, driven over DevTools.
 
-We start Debian's ``chromium`` ourselves, with our flags and an empty
-profile, and Playwright connects to it (``connect_over_cdp``): so we know
-its pid (to kill it on a timeout or at stop) and Playwright never
-downloads or launches a browser of its own.
+Playwright launches Debian's ``chromium`` (``executable_path``: it never
+downloads a browser) and speaks DevTools over a pipe (file descriptors 3
+and 4, ``--remote-debugging-pipe``), not a TCP port: so the browser can run
+in the sandbox (cloudooo.sandbox) with a network namespace of its own.  The
+executable Playwright starts is a launcher of ours (``write_launcher``):
+it writes its pid, swaps Playwright's temporary profile for ours (under
+our working path: the orphan clean-up finds browsers by it) and execs
+setpriv (death with the server), bubblewrap (which passes fds 3 and 4 on)
+and the browser.  Its pid is the sandbox's outer bubblewrap: killing its
+process group and its descendants reaches everything inside.
 
 Playwright's API is bound to the thread that made it, and waitress calls
 us from many threads: one thread of ours runs an asyncio loop owning
@@ -20,12 +26,15 @@ import asyncio
 import concurrent.futures
 import logging
 import os
+import re
 import shutil
 import signal
-import subprocess
 import tempfile
 import threading
 import time
+
+import json
+import sys
 
 import psutil
 
@@ -47,7 +56,9 @@ CHROMIUM_FLAGS = (
     "--host-resolver-rules=MAP * ~NOTFOUND",
     "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
 )
-ACTIVE_PORT_FILE = "DevToolsActivePort"
+# Read by Debian's /usr/bin/chromium launcher (a shell script) inside the
+# sandbox; nothing secret (apikeys holds Debian's public keys).
+CHROMIUM_ETC = ("/etc/chromium.d", "/etc/chromium")
 # How long a Playwright error waits for the browser's death to show, to
 # tell a crash (resubmit) from the page's own failure: generous, as a
 # killed process may take a while to go on a loaded machine, and only
@@ -56,14 +67,17 @@ CRASH_SETTLE_SECONDS = 5.0
 STOP_SECONDS = 5.0
 
 
-# Sets the browser's parent-death signal, then runs it: a server killed
-# outright takes its browser along (the browser is in a session of its own,
-# so nothing else would).
+# Sets the browser's parent-death signal, then runs it: its parent is
+# Playwright's driver, which goes when the server goes (its stdin closes),
+# so a server killed outright takes its browser along (the browser is in a
+# process group of its own, so nothing else would).
 SETPRIV = "/usr/bin/setpriv"
 
 
 def chromium_argv(binary, profile_directory, extra=()):
-    """The command line of a browser with an empty profile."""
+    """The command line of a browser with an empty profile, started by
+    hand (the bench's one-shot browser; the server's own goes through
+    Playwright's launch and ``write_launcher``)."""
     argv = [binary] + list(CHROMIUM_FLAGS)
     if os.geteuid() == 0:
         # Chromium's sandbox refuses to run as root.
@@ -102,8 +116,13 @@ def terminate_orphans(profile_root):
 
 class ChromiumBrowser:
 
-    def __init__(self, binary, working_path, env=None, start_timeout=30.0):
+    def __init__(self, binary, working_path, env=None, start_timeout=30.0,
+                 sandbox=None, limits=None):
+        """``sandbox``: a cloudooo.sandbox.Sandbox the browser runs in
+        (None: none), with ``limits`` (SandboxLimits)."""
         self.binary = binary
+        self.sandbox = sandbox
+        self.limits = limits
         self.working_path = working_path
         self.env = env
         self.start_timeout = start_timeout
@@ -113,7 +132,7 @@ class ChromiumBrowser:
         self._playwright = None
         self._browser = None
         self._process = None
-        self._profile = None
+        self._home = None  # launcher, pid file and profile of the browser
         self._starting = None  # asyncio.Lock, made on the loop
         self._stopped = False
         self.restarts = 0
@@ -122,10 +141,10 @@ class ChromiumBrowser:
 
     @property
     def pid(self):
-        """The running browser's pid, or None."""
+        """The running browser's pid (its launcher's: with the sandbox,
+        the outer bubblewrap), or None."""
         process = self._process
-        return process.pid if process is not None and \
-            process.poll() is None else None
+        return process.pid if is_alive(process) else None
 
     def run(self, job, timeout, what="conversion"):
         """Run ``await job(browser)`` on the browser's loop; its result.
@@ -178,10 +197,12 @@ class ChromiumBrowser:
                 child.kill()
             except psutil.NoSuchProcess:
                 pass
-        try:  # reaped now: no zombie waits for the next request
+        try:  # gone now: no zombie waits for the next request
             process.wait(STOP_SECONDS)
-        except subprocess.TimeoutExpired:
+        except psutil.TimeoutExpired:
             logger.error("chromium: pid %d survived SIGKILL", process.pid)
+        except psutil.Error:
+            pass
 
     def stop(self):
         """Close the browser and Playwright, stop the loop thread; no
@@ -254,7 +275,7 @@ class ChromiumBrowser:
 
     def _healthy(self, browser):
         return browser is self._browser and browser.is_connected() and \
-            self._process is not None and self._process.poll() is None
+            is_alive(self._process)
 
     async def _connected(self):
         """The running browser, started (again) if needed."""
@@ -264,10 +285,9 @@ class ChromiumBrowser:
             if self._browser is not None and self._healthy(self._browser):
                 return self._browser
             if self._browser is not None or self._process is not None:
-                returncode = self._process.poll() if self._process else None
-                logger.warning("chromium: browser pid %s is gone (exit %s): "
+                logger.warning("chromium: browser pid %s is gone: "
                                "restarting", self._process and
-                               self._process.pid, returncode)
+                               self._process.pid)
                 self.restarts += 1
                 await self._close_browser()
             if self._playwright is None:
@@ -287,49 +307,57 @@ class ChromiumBrowser:
 
     async def _start_browser(self):
         os.makedirs(self.working_path, exist_ok=True)
-        self._profile = tempfile.mkdtemp(prefix="chromium-profile-",
-                                         dir=self.working_path)
-        argv = chromium_argv(self.binary, self._profile,
-                             ["--remote-debugging-port=0", "about:blank"])
+        # One folder per browser: its launcher and pid file outside the
+        # sandbox's view, its profile (the only writable path) inside.
+        self._home = tempfile.mkdtemp(prefix="chromium-profile-",
+                                      dir=self.working_path)
+        profile = os.path.join(self._home, "profile")
+        os.mkdir(profile)
+        pid_path = os.path.join(self._home, "pid")
+        argv = [self.binary]
+        if self.sandbox is not None:
+            argv = self.sandbox.wrap(argv, writable=[profile],
+                                     limits=self.limits,
+                                     read_only=[path for path in CHROMIUM_ETC
+                                                if os.path.exists(path)])
         if os.access(SETPRIV, os.X_OK):
             argv = [SETPRIV, "--pdeathsig", "KILL", "--"] + argv
+        launcher = write_launcher(os.path.join(self._home, "launch"), argv,
+                                  profile, pid_path)
+        env = self.env
+        if self.sandbox is not None:
+            env = self.sandbox.environment(env)
+        # Chromium's own sandbox refuses root; in bubblewrap the browser is
+        # an ordinary user and keeps it (a second wall inside the first).
+        own_sandbox = (self.sandbox is not None and self.sandbox.enabled) \
+            or os.geteuid() != 0
         try:
-            self._process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL, env=self.env,
-                start_new_session=True)
-        except OSError as error:
-            raise ConversionError("cannot run Chromium %s: %s"
-                                  % (self.binary, error))
-        try:
-            endpoint = await self._devtools_endpoint()
-            self._browser = await self._playwright.chromium.connect_over_cdp(
-                endpoint, timeout=self.start_timeout * 1000)
-        except BaseException:
+            self._browser = await self._playwright.chromium.launch(
+                executable_path=launcher, args=list(CHROMIUM_FLAGS),
+                chromium_sandbox=own_sandbox, env=env,
+                handle_sigint=False, handle_sigterm=False,
+                handle_sighup=False, timeout=self.start_timeout * 1000)
+            with open(pid_path) as stream:
+                self._process = psutil.Process(int(stream.read()))
+        except BaseException as error:
+            launched = os.path.exists(pid_path)
             await self._close_browser()
+            if isinstance(error, (OSError, ValueError, psutil.Error)):
+                raise ConversionError("cannot run Chromium %s: %s"
+                                      % (self.binary, error))
+            if isinstance(error, Exception) and launched:
+                # Our launcher ran: the browser (or the sandbox) is what
+                # gave up.  Playwright's log ends with the exit code.
+                exit_code = re.search(r"exitCode=(-?\d+)", str(error))
+                raise ConversionError(
+                    "Chromium exited at start (exit %s): %s"
+                    % (exit_code.group(1) if exit_code else "unknown",
+                       first_line(error)))
             raise
-        logger.info("chromium: browser %s started, pid %d",
-                    self._browser.version, self._process.pid)
-
-    async def _devtools_endpoint(self):
-        """Chromium writes its DevTools port and path to its profile."""
-        path = os.path.join(self._profile, ACTIVE_PORT_FILE)
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise ConversionError("Chromium exited at start (exit %s)"
-                                      % self._process.returncode)
-            try:
-                with open(path) as stream:
-                    lines = stream.read().splitlines()
-            except OSError:
-                lines = []
-            if len(lines) >= 2:
-                return "ws://127.0.0.1:%s%s" % (lines[0], lines[1])
-            await asyncio.sleep(0.05)
-        raise ConversionError("Chromium did not start within "
-                              "chromium_start_timeout (%s s)"
-                              % self.start_timeout)
+        logger.info("chromium: browser %s started, pid %d%s",
+                    self._browser.version, self._process.pid,
+                    " (in the sandbox)" if self.sandbox is not None and
+                    self.sandbox.enabled else "")
 
     async def _close_browser(self):
         browser, self._browser = self._browser, None
@@ -344,14 +372,16 @@ class ChromiumBrowser:
     def _reap(self):
         process, self._process = self._process, None
         if process is not None:
-            try:
+            try:  # Playwright's driver, its parent, reaps it
                 process.wait(STOP_SECONDS)
-            except subprocess.TimeoutExpired:
+            except psutil.TimeoutExpired:
                 logger.error("chromium: pid %d survived SIGKILL",
                              process.pid)
-        profile, self._profile = self._profile, None
-        if profile:
-            shutil.rmtree(profile, ignore_errors=True)
+            except psutil.Error:
+                pass
+        home, self._home = self._home, None
+        if home:
+            shutil.rmtree(home, ignore_errors=True)
 
     async def _shutdown(self):
         await self._close_browser()
@@ -365,6 +395,45 @@ class ChromiumBrowser:
             except Exception:
                 logger.warning("chromium: Playwright's driver did not stop "
                                "cleanly")
+
+
+def write_launcher(path, argv, profile, pid_path):
+    """An executable at ``path`` for Playwright's ``executable_path``: it
+    writes its pid to ``pid_path`` and execs ``argv`` followed by
+    Playwright's arguments, its ``--user-data-dir`` replaced by
+    ``profile`` (and Playwright's own, empty, removed).  Playwright's pipe (fds 3 and 4) is inherited through the
+    exec chain."""
+    script = (
+        "#!%s -I\n"
+        "# cloudooo's chromium launcher (written by the server).\n"
+        "import json, os, sys\n"
+        "ARGV, PROFILE, PID_PATH = json.loads(%r)\n"
+        "arguments = []\n"
+        "for argument in sys.argv[1:]:\n"
+        "    if argument.startswith('--user-data-dir='):\n"
+        "        try:  # Playwright's, unused: not left if the server dies\n"
+        "            os.rmdir(argument.split('=', 1)[1])\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "        argument = '--user-data-dir=' + PROFILE\n"
+        "    arguments.append(argument)\n"
+        "with open(PID_PATH, 'w') as stream:\n"
+        "    stream.write(str(os.getpid()))\n"
+        "os.execv(ARGV[0], ARGV + arguments)\n"
+        % (sys.executable, json.dumps([argv, profile, pid_path])))
+    with open(path, "w") as stream:
+        stream.write(script)
+    os.chmod(path, 0o700)
+    return path
+
+
+def is_alive(process):
+    """Whether a psutil.Process still runs (a zombie does not)."""
+    try:
+        return process is not None and process.is_running() and \
+            process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def first_line(error):

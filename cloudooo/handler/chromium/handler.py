@@ -26,6 +26,7 @@ from cloudooo.handler.chromium.options import PrintOptions
 from cloudooo.handler.ooo import linkcheck
 from cloudooo.handler.ooo.boundedzip import UnpackBudget
 from cloudooo.handler.ooo.handler import unpack_html_zip
+from cloudooo.sandbox import limits_from_settings
 from cloudooo.util import child_environment, temporary_directory
 
 logger = logging.getLogger(__name__)
@@ -117,10 +118,14 @@ class ChromiumHandler(Handler):
         profile_root = os.path.join(self.settings.working_path, "chromium")
         terminate_orphans(profile_root)
         # The browser itself starts with the first request, then stays.
+        # In the sandbox like every converter; no address-space limit (a
+        # browser reserves terabytes of it), file size and processes capped.
         self.browser = ChromiumBrowser(
             binary, profile_root,
             env=child_environment(self.settings.env),
-            start_timeout=self.settings.chromium_start_timeout)
+            start_timeout=self.settings.chromium_start_timeout,
+            sandbox=self.sandbox,
+            limits=limits_from_settings(self.settings, 0))
 
     def stop(self):
         if self.browser is not None:
