@@ -436,15 +436,16 @@ class Manager:
         target = normalize_format(format) if format else stored
         handler = self.registry.handler_for(stored, target) \
             if target != stored else None
-        if resolution and not getattr(handler, "renders_at_resolution",
-                                      False):
-            # Said rather than ignored: the client would get the picture
-            # at another size than it asked for.
+        # As stored (no format, or its own), the picture comes back as it
+        # is, resolution or not, as upstream answers ERP5.  A conversion
+        # that cannot apply the resolution says so rather than ignore it:
+        # the client would get another size than it asked for.
+        if resolution and handler is not None and not getattr(
+                handler, "renders_at_resolution", False):
             raise InvalidRequest(
                 "getImage: resolution applies only when the picture is "
                 "rendered into another format by LibreOffice (svg, wmf... "
-                "to png); %s to %s is returned without resizing"
-                % (stored, target))
+                "to png); %s to %s keeps its pixels" % (stored, target))
         if handler is not None:
             conversion_kw = {"resolution": resolution} if resolution \
                 else {}

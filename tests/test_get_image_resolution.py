@@ -1,5 +1,6 @@
 """getImage's ``resolution``: honoured where LibreOffice renders the
-picture, a clear Fault 2 where it would be ignored."""
+picture, a clear Fault 2 where a conversion would ignore it; a picture
+returned as stored comes back as it is."""
 
 import struct
 import xmlrpc.client
@@ -40,13 +41,20 @@ def test_resolution_scales_a_rendered_picture(proxy, pictures_odt):
     assert double == tuple(side * 2 for side in natural)
 
 
-@pytest.mark.parametrize("image_format", [None, "png", "jpg"])
-def test_resolution_that_would_be_ignored_is_refused(proxy, pictures_odt,
-                                                     image_format):
-    # As stored (no format, or its own) nothing renders the picture; png
-    # to jpg is ImageMagick's, which keeps the pixels as they are.
+@pytest.mark.parametrize("image_format", [None, "png"])
+def test_picture_as_stored_comes_back_whatever_the_resolution(
+        proxy, pictures_odt, image_format):
+    # Upstream's answer, which ERP5 relies on: nothing is rendered.
+    stored = unb64(proxy.getImage(pictures_odt, "raster.png", "odt",
+                                  image_format, 48))
+    assert png_size(stored) == (8, 4)
+
+
+def test_resolution_a_conversion_would_ignore_is_refused(proxy,
+                                                         pictures_odt):
+    # png to jpg is ImageMagick's, which keeps the pixels as they are.
     with pytest.raises(xmlrpc.client.Fault) as caught:
-        proxy.getImage(pictures_odt, "raster.png", "odt", image_format, 48)
+        proxy.getImage(pictures_odt, "raster.png", "odt", "jpg", 48)
     assert caught.value.faultCode == 2, caught.value.faultString
     assert "resolution applies only" in caught.value.faultString
 
