@@ -62,6 +62,9 @@ class ClusterProcess:
             "openoffice_port": office_port,
             "timeout_response": 60,
             "queue_timeout": 60,
+            # A healthy start takes seconds; a hung one is retried (by the
+            # pool) well within the helpers' start wait.
+            "office_start_timeout": 20,
             "monitor_interval": 1,
         }
         self.settings.update(self.explicit_settings)

@@ -85,6 +85,9 @@ class ServerProcess:
             "openoffice_port": free_port_range(pool_size),
             "timeout_response": 60,
             "queue_timeout": 60,
+            # A healthy start takes seconds; a hung one is retried (by the
+            # pool) well within the helpers' start wait.
+            "office_start_timeout": 20,
             "monitor_interval": 1,
         }
         self.settings.update(settings)

@@ -446,9 +446,11 @@ def test_gigabyte_bomb_gets_fault_2_at_once_with_bounded_memory(server,
 def test_sighup_during_a_long_ffmpeg_conversion(make_server, tmp_path):
     import subprocess
     video = tmp_path / "long.mpg"
-    # Two minutes of 640x480: seconds to make as MPEG-1, minutes as WebM.
+    # Six minutes of 640x480: seconds to make as MPEG-1, far longer than
+    # the drain as WebM (two minutes were once converted within it, on a
+    # quiet machine).
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                    "testsrc=duration=120:size=640x480:rate=25",
+                    "testsrc=duration=360:size=640x480:rate=25",
                     "-c:v", "mpeg1video", "-q:v", "8", str(video)],
                    check=True, timeout=120)
     server = make_server(daemon=True, office_pool_size=1)

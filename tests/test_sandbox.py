@@ -489,7 +489,9 @@ def test_office_over_its_memory_limit_faults_and_the_pool_recovers(
     """A document that needs more memory than the office sandbox allows:
     soffice fails, the client gets a Fault, the instance is replaced."""
     from tests.test_supervision import long_document
-    heavy = long_document(6000)
+    # Heavy enough to need far more than the headroom whatever soffice's
+    # start-up size (6000 paragraphs sometimes fitted).
+    heavy = long_document(20000)
     unlimited = make_server(office_pool_size=1,
                             sandbox_office_memory_limit=0)
     [office_pid] = unlimited.office_pids()

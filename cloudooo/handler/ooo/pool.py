@@ -20,7 +20,7 @@ from cloudooo.errors import (ConversionError, ConversionTimeout, Quarantined,
                              ServerBusy, ServerStopping)
 from cloudooo.handler.ooo.entry import (READY, STOPPED, OfficeCrashed,
                                         OfficeEntry, OfficeStalled)
-from cloudooo.handler.ooo.process import WorkerLost
+from cloudooo.handler.ooo.process import WorkerLost, WorkerTimeout
 from cloudooo.ops.context import note, start_thread_in_context
 
 logger = logging.getLogger(__name__)
@@ -164,7 +164,16 @@ class OfficePool:
     def _first_start(self, entry):
         entry.clean_leftovers()
         try:
-            entry.start()
+            try:
+                entry.start()
+            except WorkerTimeout as error:
+                # Rarely, a first start never answers (seen under load, once
+                # in hundreds of starts) where the next one takes a second:
+                # one more try before the server gives up.  A start that
+                # fails outright (a broken installation) is not retried.
+                logger.error("%s: no answer at its first start (%s); "
+                             "trying once more", entry.name, error)
+                entry.recover("a first start without answer")
         except WorkerLost as error:
             logger.error("%s failed to start: %s", entry.name, error)
             self._start_errors.append("%s: %s" % (entry.name, error))
