@@ -208,3 +208,18 @@ class ServerProcess:
             survivor.kill()
         self.pid = None
         return [process.pid for process in alive]
+
+
+def server_with_failing_office(tmp_path):
+    """A ServerProcess (not started) whose soffice.bin exits at once, so
+    every office start fails.  (A port taken on the host would not stop a
+    sandboxed soffice: each sandbox has its own loopback.)"""
+    program = Path(tmp_path) / "office" / "program"
+    program.mkdir(parents=True)
+    fake = program / "soffice.bin"
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    fake.chmod(0o755)
+    return ServerProcess(tmp_path, office_pool_size=1,
+                         office_binary_path=str(program),
+                         uno_python="/usr/bin/python3",
+                         office_start_timeout=5)

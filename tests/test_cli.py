@@ -9,7 +9,7 @@ import psutil
 import pytest
 
 from tests import documents
-from tests.server import ServerProcess, b64, unb64
+from tests.server import ServerProcess, b64, server_with_failing_office, unb64
 
 PSERVE = Path(sys.executable).with_name("pserve")
 
@@ -53,17 +53,7 @@ def test_pserve_serves_and_stops_soffice(tmp_path):
 
 
 def test_office_that_cannot_start_stops_the_server_clearly(tmp_path):
-    # A soffice.bin that exits at once makes every start fail (a port
-    # taken on the host would not: each sandbox has its own loopback).
-    program = tmp_path / "office" / "program"
-    program.mkdir(parents=True)
-    fake = program / "soffice.bin"
-    fake.write_text("#!/bin/sh\nexit 1\n")
-    fake.chmod(0o755)
-    server = ServerProcess(tmp_path, office_pool_size=1,
-                           office_binary_path=str(program),
-                           uno_python="/usr/bin/python3",
-                           office_start_timeout=5)
+    server = server_with_failing_office(tmp_path)
     result = subprocess.run(
         [sys.executable, "-m", "cloudooo.cli", "serve",
          str(server.config_path)], capture_output=True, text=True,

@@ -13,7 +13,7 @@ import pytest
 
 from cloudooo.ops import control
 from tests.ops_helpers import get, only_registry, wait_for
-from tests.server import PROJECT, ServerProcess
+from tests.server import PROJECT, ServerProcess, server_with_failing_office
 
 BIN = Path(sys.executable).parent
 PSERVE = str(BIN / "pserve")
@@ -246,17 +246,7 @@ def test_port_in_use_is_reported_before_detaching(tmp_path):
 
 
 def test_office_start_failure_reaches_the_terminal_of_daemon(tmp_path):
-    # A soffice.bin that exits at once (a port taken on the host would not
-    # stop a sandboxed soffice: each sandbox has its own loopback).
-    program = tmp_path / "office" / "program"
-    program.mkdir(parents=True)
-    fake = program / "soffice.bin"
-    fake.write_text("#!/bin/sh\nexit 1\n")
-    fake.chmod(0o755)
-    server = ServerProcess(tmp_path, office_pool_size=1,
-                           office_binary_path=str(program),
-                           uno_python="/usr/bin/python3",
-                           office_start_timeout=5)
+    server = server_with_failing_office(tmp_path)
     result = run([CLOUDOOO, "serve", str(server.config_path),
                   "--daemon", "--pid-file", str(server.pid_path),
                   "--log-file", str(server.log_path)])
