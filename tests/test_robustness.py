@@ -294,7 +294,7 @@ def test_kill_9_under_load_never_blames_a_valid_document(make_server):
                     pass
             # Let the pool recover before the next kill, so that one
             # request is not killed on both its tries.
-            done.wait(1.5)
+            done.wait(3.0)
 
     def one(number):
         data, source, destination = items[number % len(items)]
