@@ -58,7 +58,8 @@ from tests import documents  # noqa: E402
 from cloudooo.handler.ooo.process import (JsonLineReader,  # noqa: E402
                                           WorkerLost)
 from tests.server import ServerProcess, b64, unb64  # noqa: E402
-from tests.big_documents import big_odt  # noqa: E402
+from tests.big_documents import RSS_SAMPLE_SECONDS as BIG_RSS_SAMPLE_SECONDS  # noqa: E402,E501
+from tests.big_documents import PeakRss, big_odt  # noqa: E402
 sys.path.insert(0, str(PROJECT / "bench"))
 import chromium_bench  # noqa: E402
 
@@ -92,7 +93,6 @@ BIG_SIZES_MB = (20, 100)
 BIG_ROUNDS = 5
 BIG_RSS_TARGET_MB = 64     # server RSS over idle during one big request
 BIG_LATENCY_TARGET = 1.1   # ours / floor on the first size
-BIG_RSS_SAMPLE_SECONDS = 0.02
 
 # Recycling would put a soffice restart into some measured calls; the
 # floor never restarts.  The default (100) costs one restart per 100 calls.
@@ -514,30 +514,6 @@ class RssSampler:
 
 
 # -- big documents -----------------------------------------------------------
-
-class PeakRss:
-    """Highest RSS of one process while the ``with`` block runs, sampled
-    often: a request's buffers live for well under a second."""
-
-    def __init__(self, pid):
-        self.process = psutil.Process(pid)
-        self.peak = self.process.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True,
-                                        name="peak-rss")
-
-    def _sample(self):
-        while not self._stop.wait(BIG_RSS_SAMPLE_SECONDS):
-            self.peak = max(self.peak, self.process.memory_info().rss)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.process.memory_info().rss)
 
 
 def tree_cpu_seconds(server_pid):

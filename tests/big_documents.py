@@ -7,8 +7,11 @@ LibreOffice and the same bytes every time for a given seed.
 
 import random
 import struct
+import threading
 import zipfile
 import zlib
+
+import psutil
 
 from tests.documents import NAMESPACES, ODT_MIMETYPE, escape
 
@@ -75,3 +78,31 @@ def big_odt(path, size, pictures=12, paragraphs_per_picture=20, seed=13):
                              noise_png(PNG_WIDTH, height, rng),
                              compress_type=zipfile.ZIP_STORED)
     return path
+
+
+# Often: a request's buffers live for well under a second.
+RSS_SAMPLE_SECONDS = 0.02
+
+
+class PeakRss:
+    """Highest RSS of one process while the ``with`` block runs."""
+
+    def __init__(self, pid):
+        self.process = psutil.Process(pid)
+        self.peak = self.process.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True,
+                                        name="peak-rss")
+
+    def _sample(self):
+        while not self._stop.wait(RSS_SAMPLE_SECONDS):
+            self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.process.memory_info().rss)

@@ -9,7 +9,6 @@ buffers, not a multiple of the document.  A server spooling every document
 import base64
 import io
 import os
-import threading
 import xmlrpc.client
 import zipfile
 
@@ -17,7 +16,7 @@ import psutil
 import pytest
 
 from tests import documents
-from tests.big_documents import big_odt
+from tests.big_documents import PeakRss, big_odt
 from tests.server import b64, unb64
 
 BIG_DOCUMENT_SIZE = 50 * 1024 * 1024
@@ -25,30 +24,6 @@ BIG_DOCUMENT_SIZE = 50 * 1024 * 1024
 # the document whole even once would pass it (50 MB), so also assert well
 # under the document.
 RSS_GROWTH_LIMIT = 64 * 1024 * 1024
-RSS_SAMPLE_SECONDS = 0.02
-
-
-class PeakRss:
-    """The highest RSS of a process while the ``with`` block runs."""
-
-    def __init__(self, pid):
-        self.process = psutil.Process(pid)
-        self.peak = self.process.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self):
-        while not self._stop.wait(RSS_SAMPLE_SECONDS):
-            self.peak = max(self.peak, self.process.memory_info().rss)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.process.memory_info().rss)
 
 
 def test_50_mb_conversion_keeps_server_memory_flat(make_server, tmp_path):
