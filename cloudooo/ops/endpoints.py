@@ -67,9 +67,8 @@ class OpsApplication(XmlRpcApplication):
 
     def __init__(self, instance, max_request_size, metrics=None,
                  **options):
-        super().__init__(instance, max_request_size, **options)
         self.metrics = metrics
-        self.dispatcher = ObservingDispatcher(instance, metrics)
+        super().__init__(instance, max_request_size, **options)
         # True from the stop signal on: /ready answers 503 so a load
         # balancer sends work elsewhere before the server stops accepting.
         self.draining = False
@@ -96,6 +95,9 @@ class OpsApplication(XmlRpcApplication):
                 ("X-Request-Id", request_id)], exc_info)
         return super().__call__(environ, start_response_with_id)
 
+    def make_dispatcher(self, instance, methods):
+        return ObservingDispatcher(instance, methods, self.metrics)
+
     def _health(self):
         return "200 OK", b'{"status": "ok"}\n', JSON_TYPE
 
@@ -115,8 +117,8 @@ class ObservingDispatcher(Dispatcher):
     """Our dispatcher, timing every call and noting its outcome; the log
     line and the metrics are written when the call ends."""
 
-    def __init__(self, instance, metrics):
-        super().__init__(instance)
+    def __init__(self, instance, methods, metrics):
+        super().__init__(instance, methods)
         self.metrics = metrics
 
     def _dispatch(self, method, params):
