@@ -151,7 +151,17 @@ class XmlRpcApplication:
         self._on_interrupt = on_interrupt
         self._lock = threading.Lock()
         self.in_flight = 0
-        self.refusing = False
+        self._refusing = False
+
+    @property
+    def refusing(self):
+        """New calls get the "server stopping" Fault."""
+        return self._refusing
+
+    def refuse(self):
+        """The server stops accepting work: every new call gets the
+        "server stopping" Fault; calls in flight go on."""
+        self._refusing = True
 
     def make_dispatcher(self, instance, methods):
         return Dispatcher(instance, methods)
@@ -165,7 +175,7 @@ class XmlRpcApplication:
     def interrupt(self):
         """The drain time is running out: make the requests in flight end
         now, each with the "server stopping" Fault."""
-        self.refusing = True
+        self.refuse()
         if self._on_interrupt is not None:
             self._on_interrupt()
 
@@ -196,7 +206,7 @@ class XmlRpcApplication:
             self.in_flight += 1
         response = None
         try:
-            if self.refusing:
+            if self._refusing:
                 stopping = ServerStopping()
                 response = xmlrpc.client.dumps(xmlrpc.client.Fault(
                     stopping.fault_code, str(stopping)),

@@ -18,6 +18,7 @@ import zipfile
 
 import pytest
 
+from cloudooo.ops.endpoints import OpsApplication
 from cloudooo.xmlrpc import PUBLISHED_METHODS, Dispatcher
 from tests import media_fixtures
 from tests.ops_helpers import only_registry, wait_for
@@ -262,3 +263,43 @@ def test_arguments_are_bound_before_the_call_not_read_from_errors():
     with pytest.raises(xmlrpc.client.Fault) as caught:
         call(dispatcher, "broken")
     assert caught.value.faultCode == 1
+
+
+def wsgi(app, method, path="/RPC2", body=b""):
+    """(status, body) of one request to the WSGI app itself."""
+    answer = {}
+
+    def start_response(status, headers, exc_info=None):
+        answer["status"] = int(status.split()[0])
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path,
+               "CONTENT_LENGTH": str(len(body)),
+               "wsgi.input": io.BytesIO(body)}
+    response = app(environ, start_response)
+    try:
+        return answer["status"], b"".join(response)
+    finally:
+        getattr(response, "close", lambda: None)()
+
+
+def wsgi_call(app, method, *params):
+    status, body = wsgi(app, "POST", body=xmlrpc.client.dumps(
+        params, method).encode())
+    assert status == 200
+    return xmlrpc.client.loads(body)[0][0]
+
+
+def test_drain_then_refuse_is_how_the_app_is_stopped():
+    app = OpsApplication(Published(), 10 ** 6, methods=["echo"])
+    assert wsgi(app, "GET", "/ready")[0] == 200
+    app.drain()
+    # Not ready, so balancers move away; work is still done meanwhile.
+    status, body = wsgi(app, "GET", "/ready")
+    assert status == 503
+    assert b"the server is draining before it stops" in body
+    assert wsgi_call(app, "echo", "hi") == "hi"
+    app.refuse()
+    with pytest.raises(xmlrpc.client.Fault) as caught:
+        wsgi_call(app, "echo", "hi")
+    assert (caught.value.faultCode, caught.value.faultString) == (
+        2, "the server is stopping")
+    assert app.in_flight == 0
