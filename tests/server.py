@@ -18,7 +18,10 @@ from pathlib import Path
 import psutil
 
 PROJECT = Path(__file__).resolve().parents[1]
-CLOUDOOO = str(Path(sys.executable).with_name("cloudooo"))
+BIN = Path(sys.executable).parent
+CLOUDOOO = str(BIN / "cloudooo")
+PSERVE = str(BIN / "pserve")
+PASTER = str(BIN / "paster")
 SAMPLE_CONF = PROJECT / "cloudooo" / "sample" / "sample.conf"
 START_TIMEOUT = 90
 
@@ -63,6 +66,20 @@ def registry_from_sample():
             elif line.strip() and not line.startswith("#"):
                 break
     return lines
+
+
+def processes_mentioning(path):
+    """Live processes whose command line names ``path``: what a test's
+    servers started under its tmp_path and left behind."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if str(path) in " ".join(process.info["cmdline"] or []) and \
+                    process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process)
+        except psutil.NoSuchProcess:
+            pass
+    return found
 
 
 def b64(data):

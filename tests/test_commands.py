@@ -6,19 +6,15 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import psutil
 import pytest
 
 from cloudooo.ops import control
 from tests.ops_helpers import get, only_registry, wait_for
-from tests.server import PROJECT, ServerProcess, server_with_failing_office
+from tests.server import (CLOUDOOO, PASTER, PROJECT, PSERVE, ServerProcess,
+                          processes_mentioning, server_with_failing_office)
 
-BIN = Path(sys.executable).parent
-PSERVE = str(BIN / "pserve")
-PASTER = str(BIN / "paster")
-CLOUDOOO = str(BIN / "cloudooo")
 COMMAND_TIMEOUT = 180
 
 
@@ -227,6 +223,7 @@ def test_configuration_errors_come_before_detaching(tmp_path, command,
     assert result.returncode != 0
     assert expected in result.stderr
     assert not server.pid_path.exists()
+    assert processes_mentioning(tmp_path) == []
 
 
 def test_port_in_use_is_reported_before_detaching(tmp_path):
@@ -252,9 +249,7 @@ def test_office_start_failure_reaches_the_terminal_of_daemon(tmp_path):
                   "--log-file", str(server.log_path)])
     assert result.returncode == 1
     assert "no LibreOffice instance could start" in result.stderr
-    leftovers = [process for process in psutil.process_iter(["cmdline"])
-                 if str(tmp_path) in " ".join(process.info["cmdline"] or [])]
-    assert_all_gone(leftovers)
+    assert_all_gone(processes_mentioning(tmp_path))
 
 
 def test_setup_py_shim_reads_pyproject():
