@@ -1,20 +1,17 @@
-"""How operators start and stop the server: cloudooo serve, pserve."""
+"""cloudooo serve in the foreground, and what start-up does to the process."""
 
 import logging
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import psutil
-import pytest
 
 from cloudooo import cli
 from cloudooo.app import GIL_SWITCH_INTERVAL_SECONDS, build_app
 from cloudooo.settings import Settings
-from tests import documents
-from tests.server import (PSERVE, ServerProcess, b64, processes_mentioning,
-                          server_with_failing_office, unb64)
+from tests.server import (ServerProcess, processes_mentioning,
+                          server_with_failing_office)
 
 
 def test_foreground_sighup_stops_everything(make_server):
@@ -34,26 +31,6 @@ def test_bad_configuration_is_refused_with_the_key(tmp_path):
                             text=True, timeout=60)
     assert result.returncode != 0
     assert "limit_memory_usd" in result.stderr
-
-
-@pytest.mark.skipif(not Path(PSERVE).exists(),
-                    reason="pserve not installed")
-def test_pserve_serves_and_stops_soffice(tmp_path):
-    server = ServerProcess(tmp_path, office_pool_size=1)
-    server.process = subprocess.Popen(
-        [PSERVE, str(server.config_path)],
-        stdout=open(server.log_path, "wb"), stderr=subprocess.STDOUT)
-    server.pid = server.process.pid
-    try:
-        server.wait_ready()
-        pdf = unb64(server.proxy().convertFile(b64(documents.fodt()), "fodt",
-                                               "pdf"))
-        assert pdf.startswith(b"%PDF-")
-        [office_pid] = server.office_pids()
-    finally:
-        survivors = server.stop(signal.SIGTERM)
-    assert survivors == []
-    assert not psutil.pid_exists(office_pid)
 
 
 def test_office_that_cannot_start_stops_the_server_clearly(tmp_path):

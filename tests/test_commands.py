@@ -11,9 +11,11 @@ import psutil
 import pytest
 
 from cloudooo.ops import control
+from tests import documents
 from tests.ops_helpers import get, only_registry, wait_for
 from tests.server import (CLOUDOOO, PASTER, PROJECT, PSERVE, ServerProcess,
-                          processes_mentioning, server_with_failing_office)
+                          b64, processes_mentioning,
+                          server_with_failing_office, unb64)
 
 COMMAND_TIMEOUT = 180
 
@@ -121,16 +123,16 @@ def test_pserve_start_stop_subcommands_with_named_files(tmp_path):
     assert "cloudooo ready: handlers ffmpeg" in log_file.read_text()
 
 
-def test_pserve_foreground_sigterm_stops_soffice(tmp_path):
+def test_pserve_foreground_converts_and_sigterm_stops_soffice(tmp_path):
     server = ServerProcess(tmp_path, office_pool_size=1)
-    server.process = subprocess.Popen(
-        [PSERVE, str(server.config_path)],
-        stdout=open(server.log_path, "wb"), stderr=subprocess.STDOUT)
-    server.pid = server.process.pid
+    server.launch([PSERVE, str(server.config_path)])
     try:
         server.wait_ready()
         processes = family(server.pid)
         assert office_count(processes) == 1
+        pdf = unb64(server.proxy().convertFile(b64(documents.fodt()), "fodt",
+                                               "pdf"))
+        assert pdf.startswith(b"%PDF-")
     finally:
         survivors = server.stop(signal.SIGTERM)
     assert survivors == []
