@@ -287,3 +287,20 @@ def test_missing_tools_are_named_before_detaching(tmp_path):
     assert "ffmpeg not found in PATH" in result.stderr
     assert "pdftotext not found in PATH" in result.stderr
     assert not server.pid_path.exists()
+
+
+@pytest.mark.parametrize("command", ["cloudooo", "pserve"])
+def test_middleware_is_refused_rather_than_left_out(tmp_path, command):
+    """The commands build the app from its settings: a filter-with would
+    be dropped silently, so it is refused before detaching."""
+    server = ServerProcess(tmp_path)
+    server.config_path.write_text(server.config_path.read_text().replace(
+        "use = egg:cloudooo\n", "use = egg:cloudooo\nfilter-with = log\n")
+        + "\n[filter:log]\nuse = egg:Paste#translogger\n")
+    argv = [CLOUDOOO, "serve"] if command == "cloudooo" else [PSERVE]
+    result = run(argv + [str(server.config_path), "--daemon", "--pid-file",
+                         str(server.pid_path)], cwd=tmp_path)
+    assert result.returncode != 0
+    assert "no filter-with, no pipeline" in result.stderr
+    assert not server.pid_path.exists()
+    assert processes_mentioning(tmp_path) == []
