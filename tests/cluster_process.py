@@ -17,7 +17,8 @@ from pathlib import Path
 import psutil
 
 from cloudooo.cluster import haproxy_server_states
-from tests.server import CLOUDOOO, free_port_range, write_config
+from tests.server import (CLOUDOOO, free_port_range, office_pids_among,
+                          write_config)
 
 START_TIMEOUT = 180
 STOP_TIMEOUT = 90
@@ -182,20 +183,12 @@ class ClusterProcess:
 
     def office_pids(self, name):
         """Live soffice.bin of one server."""
-        pids = []
         try:
             children = psutil.Process(self.server_pid(name)).children(
                 recursive=True)
         except (psutil.NoSuchProcess, OSError, ValueError):
             return []
-        for child in children:
-            try:
-                if child.name() == "soffice.bin" and \
-                        child.status() != psutil.STATUS_ZOMBIE:
-                    pids.append(child.pid)
-            except psutil.NoSuchProcess:
-                pass
-        return pids
+        return office_pids_among(children)
 
     def stop(self, signum=signal.SIGTERM, timeout=STOP_TIMEOUT):
         """Signal the cluster; return (exit code, processes below it that

@@ -82,6 +82,20 @@ def processes_mentioning(path):
     return found
 
 
+def office_pids_among(processes):
+    """The live soffice.bin among ``processes`` (a zombie is not an
+    office), sorted."""
+    pids = []
+    for process in processes:
+        try:
+            if process.name() == "soffice.bin" and \
+                    process.status() != psutil.STATUS_ZOMBIE:
+                pids.append(process.pid)
+        except psutil.NoSuchProcess:
+            pass
+    return sorted(pids)
+
+
 def write_config(path, settings, port, **server_options):
     """A config as operators write one: ``settings`` and the sample's
     registry in [app:main], waitress on 127.0.0.1:``port``."""
@@ -205,16 +219,7 @@ class ServerProcess:
             return []
 
     def office_pids(self):
-        """Live soffice.bin children (a zombie is not an office)."""
-        pids = []
-        for child in self.children():
-            try:
-                if child.name() == "soffice.bin" and \
-                        child.status() != psutil.STATUS_ZOMBIE:
-                    pids.append(child.pid)
-            except psutil.NoSuchProcess:
-                pass
-        return sorted(pids)
+        return office_pids_among(self.children())
 
     def zombies(self):
         found = []

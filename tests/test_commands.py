@@ -14,7 +14,7 @@ from cloudooo.ops import control
 from tests import documents
 from tests.ops_helpers import get, only_registry, wait_for
 from tests.server import (CLOUDOOO, PASTER, PROJECT, PSERVE, ServerProcess,
-                          b64, processes_mentioning,
+                          b64, office_pids_among, processes_mentioning,
                           server_with_failing_office, unb64)
 
 COMMAND_TIMEOUT = 180
@@ -70,13 +70,7 @@ def assert_all_gone(processes):
 
 
 def office_count(processes):
-    count = 0
-    for process in processes:
-        try:
-            count += process.name() == "soffice.bin"
-        except psutil.NoSuchProcess:
-            pass
-    return count
+    return len(office_pids_among(processes))
 
 
 def test_pserve_daemon_status_stop_with_classic_defaults(tmp_path):
