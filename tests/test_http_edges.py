@@ -189,7 +189,7 @@ def test_serve_host_and_port_override_the_config(tmp_path):
         assert server.stop() == []
 
 
-# -- what is published ----------------------------------------------------------
+# -- what is published -----------------------------------------------------
 
 SYSTEM_METHODS = ["system.listMethods", "system.methodHelp",
                   "system.methodSignature", "system.multicall"]
