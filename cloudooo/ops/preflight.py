@@ -32,14 +32,13 @@ def check_settings(settings):
     """Problems of a valid Settings with this machine: a list of
     messages, empty when all is well."""
     from cloudooo.app import HANDLER_CLASSES
-    from cloudooo.registry import HandlerRegistry
+    used = settings.routed_handler_names
     problems = []
     try:
-        handlers = {cls.name: cls(settings) for cls in HANDLER_CLASSES}
-        registry = HandlerRegistry(settings.mimetype_registry, handlers)
+        handlers = {cls.name: cls(settings) for cls in HANDLER_CLASSES
+                    if cls.name in used}
     except ConfigurationError as error:
         return [str(error)]
-    used = {name for _source, _destination, name in registry.rules}
     problem = _unwritable(settings.working_path)
     if problem:
         problems.append("working_path: %s" % problem)
@@ -69,7 +68,7 @@ def check_settings(settings):
                                 "pdf" % tool)
     # A handler may say itself what it misses (a newer handler's binary):
     # ``preflight_problems()`` -> list of messages, without starting.
-    for name in sorted(used):
+    for name in used:
         own_check = getattr(handlers[name], "preflight_problems", None)
         if own_check is not None:
             problems.extend(own_check())
