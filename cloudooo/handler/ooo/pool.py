@@ -8,6 +8,7 @@ request only waits for a start-up when no other instance is free.
 """
 
 import concurrent.futures
+import functools
 import hashlib
 import itertools
 import logging
@@ -20,8 +21,10 @@ from cloudooo.errors import (ConversionError, ConversionTimeout, Quarantined,
                              ServerBusy, ServerStopping)
 from cloudooo.handler.ooo.entry import (READY, STOPPED, OfficeCrashed,
                                         OfficeEntry, OfficeStalled)
-from cloudooo.handler.ooo.process import WorkerLost, WorkerTimeout
+from cloudooo.handler.ooo.protocol import (ReplyError, WorkerLost,
+                                           WorkerTimeout)
 from cloudooo.ops.context import note, start_thread_in_context
+from cloudooo.spool import SpooledDocument
 
 logger = logging.getLogger(__name__)
 queue_logger = logging.getLogger(__name__ + ".queue")
@@ -55,14 +58,26 @@ class Quarantine:
 
     FAILURES_TO_QUARANTINE = 2
 
-    def __init__(self, seconds):
+    def __init__(self, seconds, clock=time.monotonic):
         self.seconds = seconds
+        self.clock = clock
         self._failures = {}
         self._lock = threading.Lock()
 
     @staticmethod
-    def digest(data):
-        return hashlib.sha256(data).hexdigest()
+    def key_of(document):
+        """The quarantine key of ``document`` (bytes, or a SpooledDocument)
+        as a function, which hashes only when first called: only when some
+        document is on record (a 20 MB document costs ~30 ms of hashing)."""
+        if document is None:
+            return None
+
+        @functools.lru_cache(maxsize=1)
+        def digest():
+            if isinstance(document, SpooledDocument):
+                return document.sha256()
+            return hashlib.sha256(document).hexdigest()
+        return digest
 
     def check(self, digest):
         """``digest``: the hex digest, or a function giving it, called only
@@ -73,7 +88,7 @@ class Quarantine:
         with self._lock:
             count, since = self._failures.get(digest, (0, 0))
             if count >= self.FAILURES_TO_QUARANTINE:
-                if time.monotonic() - since < self.seconds:
+                if self.clock() - since < self.seconds:
                     raise Quarantined(
                         "this document crashed or stalled LibreOffice %d "
                         "times in a row; it is refused for %d s"
@@ -86,7 +101,7 @@ class Quarantine:
         digest = _digest_value(digest)
         with self._lock:
             count, _since = self._failures.get(digest, (0, 0))
-            self._failures[digest] = (count + 1, time.monotonic())
+            self._failures[digest] = (count + 1, self.clock())
 
     def record_success(self, digest):
         if digest is None or not self._failures:
@@ -97,7 +112,7 @@ class Quarantine:
 
     def active_count(self):
         """How many documents are refused right now."""
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             return sum(1 for count, since in self._failures.values()
                        if count >= self.FAILURES_TO_QUARANTINE
@@ -110,7 +125,11 @@ def _digest_value(digest):
 
 class OfficePool:
 
-    def __init__(self, settings, uno_python, env, sandbox=None):
+    def __init__(self, settings, uno_python=None, env=None, sandbox=None,
+                 entry_factory=None):
+        """``entry_factory(index, popen)`` builds entry number ``index``,
+        its processes started through ``popen``; by default an OfficeEntry
+        running ``uno_python`` in ``env`` and ``sandbox``."""
         self.settings = settings
         # Every worker is started from this one thread, alive as long as
         # the pool: bubblewrap's --die-with-parent (PR_SET_PDEATHSIG) kills
@@ -118,8 +137,11 @@ class OfficePool:
         # run in short-lived maintenance threads.
         self._spawner = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="office-spawner")
-        self.entries = [OfficeEntry(index, settings, uno_python, env, sandbox,
-                                    popen=self._popen_from_spawner)
+        if entry_factory is None:
+            def entry_factory(index, popen):
+                return OfficeEntry(index, settings, uno_python, env, sandbox,
+                                   popen=popen)
+        self.entries = [entry_factory(index, self._popen_from_spawner)
                         for index in range(settings.office_pool_size)]
         self.quarantine = Quarantine(settings.quarantine_seconds)
         self._condition = threading.Condition()
@@ -222,7 +244,7 @@ class OfficePool:
         for entry in running:
             logger.warning("%s: interrupting the task on soffice pid %s: "
                            "the server is stopping", entry.name,
-                           entry.office.pid)
+                           entry.office_pid)
             entry.interrupt()
 
     def _spawn(self, target, name, *args):
@@ -398,7 +420,7 @@ class OfficePool:
             instances.append({
                 "name": entry.name,
                 "status": status,
-                "soffice_pid": entry.office.pid if running else None,
+                "soffice_pid": entry.office_pid if running else None,
                 "requests_served": entry.task_count,
                 "rss_bytes": entry.rss_bytes() if running else 0,
                 "last_restart_cause": entry.last_restart_cause,
@@ -434,11 +456,14 @@ class OfficePool:
 
     # -- running tasks ------------------------------------------------------
 
-    def run(self, request, digest=None, workdir=None):
+    def run(self, request, document=None, workdir=None):
         """Run a task on some instance; after a crash, once more on a healthy
-        one.  ``workdir``, the request's folder, is lent to the instance
-        for the task (OfficeEntry.hosting).  Returns the worker's reply
-        dict."""
+        one.  ``document``, the client's document (bytes or a
+        SpooledDocument), is what the quarantine knows it by; ``workdir``,
+        the request's folder, is lent to the instance for the task
+        (OfficeEntry.hosting).  Returns the task's result; a task that
+        failed raises its protocol.ReplyError."""
+        digest = self.quarantine.key_of(document)
         self.quarantine.check(digest)
         errors = []
         for attempt in (1, 2):
@@ -447,8 +472,12 @@ class OfficePool:
             note(office=entry.name, queue_wait=time.monotonic() - queued_at)
             try:
                 with entry.hosting(workdir, request) as hosted_request:
-                    reply = entry.run(hosted_request,
-                                      self.settings.timeout_response)
+                    result = entry.run(hosted_request,
+                                       self.settings.timeout_response)
+            except ReplyError:
+                # soffice survived the document: no crash to remember.
+                self.quarantine.record_success(digest)
+                raise
             except (OfficeStalled, OfficeCrashed) as error:
                 if self._closing:
                     # Interrupted by the stop, or lost while stopping: not
@@ -464,6 +493,6 @@ class OfficePool:
             finally:
                 self.release(entry)
             self.quarantine.record_success(digest)
-            return reply
+            return result
         raise ConversionError("LibreOffice crashed twice on this document: "
                               "first: %s; then: %s" % tuple(errors))
