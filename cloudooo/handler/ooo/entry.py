@@ -234,10 +234,6 @@ class OfficeEntry:
             return False
         return self.rss_bytes() > self.settings.limit_memory_used * 1024 ** 2
 
-    def over_request_limit(self):
-        limit = self.settings.limit_number_request
-        return bool(limit) and self.task_count >= limit
-
     def idle_too_long(self):
         limit = self.settings.time_before_sleep
         return (bool(limit) and self.state == READY

@@ -42,7 +42,9 @@ if __package__:
     # Imported as part of the server's package (the benchmark's floor).
     from cloudooo.handler.ooo import protocol
 else:
-    # Run as a script under the UNO Python: the sibling file.
+    # Run as a script under the UNO Python: the sibling file (its folder
+    # put first explicitly: -I or PYTHONSAFEPATH would leave it out).
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import protocol
 
 # The failures a task reports; the protocol names them on the wire.
