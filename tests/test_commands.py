@@ -6,19 +6,17 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import psutil
 import pytest
 
 from cloudooo.ops import control
+from tests import documents
 from tests.ops_helpers import get, only_registry, wait_for
-from tests.server import PROJECT, ServerProcess, server_with_failing_office
+from tests.server import (CLOUDOOO, PASTER, PROJECT, PSERVE, ServerProcess,
+                          b64, processes_mentioning,
+                          server_with_failing_office, unb64)
 
-BIN = Path(sys.executable).parent
-PSERVE = str(BIN / "pserve")
-PASTER = str(BIN / "paster")
-CLOUDOOO = str(BIN / "cloudooo")
 COMMAND_TIMEOUT = 180
 
 
@@ -125,16 +123,16 @@ def test_pserve_start_stop_subcommands_with_named_files(tmp_path):
     assert "cloudooo ready: handlers ffmpeg" in log_file.read_text()
 
 
-def test_pserve_foreground_sigterm_stops_soffice(tmp_path):
+def test_pserve_foreground_converts_and_sigterm_stops_soffice(tmp_path):
     server = ServerProcess(tmp_path, office_pool_size=1)
-    server.process = subprocess.Popen(
-        [PSERVE, str(server.config_path)],
-        stdout=open(server.log_path, "wb"), stderr=subprocess.STDOUT)
-    server.pid = server.process.pid
+    server.launch([PSERVE, str(server.config_path)])
     try:
         server.wait_ready()
         processes = family(server.pid)
         assert office_count(processes) == 1
+        pdf = unb64(server.proxy().convertFile(b64(documents.fodt()), "fodt",
+                                               "pdf"))
+        assert pdf.startswith(b"%PDF-")
     finally:
         survivors = server.stop(signal.SIGTERM)
     assert survivors == []
@@ -227,6 +225,7 @@ def test_configuration_errors_come_before_detaching(tmp_path, command,
     assert result.returncode != 0
     assert expected in result.stderr
     assert not server.pid_path.exists()
+    assert processes_mentioning(tmp_path) == []
 
 
 def test_port_in_use_is_reported_before_detaching(tmp_path):
@@ -252,9 +251,7 @@ def test_office_start_failure_reaches_the_terminal_of_daemon(tmp_path):
                   "--log-file", str(server.log_path)])
     assert result.returncode == 1
     assert "no LibreOffice instance could start" in result.stderr
-    leftovers = [process for process in psutil.process_iter(["cmdline"])
-                 if str(tmp_path) in " ".join(process.info["cmdline"] or [])]
-    assert_all_gone(leftovers)
+    assert_all_gone(processes_mentioning(tmp_path))
 
 
 def test_setup_py_shim_reads_pyproject():

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from cloudooo.errors import ConfigurationError
+from cloudooo.ops.preflight import check_settings
 from cloudooo.settings import SETTINGS_BY_NAME, Settings
 
 
@@ -68,10 +69,10 @@ def test_handler_names_are_the_handler_classes(tmp_path):
         sorted(HANDLER_NAMES)
 
 
-def test_a_configuration_file_must_route_something(tmp_path):
-    with pytest.raises(ConfigurationError, match="mimetype_registry: no "
-                       "rules"):
-        Settings.from_config({}, {"working_path": str(tmp_path)})
+def test_a_server_must_route_something(tmp_path):
+    settings = Settings.from_config({}, {"working_path": str(tmp_path)})
+    assert check_settings(settings) == [
+        "mimetype_registry: no rules; nothing could be converted"]
 
 
 def test_routed_handler_names_in_rule_order(tmp_path):

@@ -33,6 +33,10 @@ def check_settings(settings):
     messages, empty when all is well."""
     from cloudooo.app import HANDLER_CLASSES
     used = settings.routed_handler_names
+    if not used:
+        # (Settings alone may lack rules: a handler tested on its own, the
+        # cluster reading its servers' common keys.)
+        return ["mimetype_registry: no rules; nothing could be converted"]
     problems = []
     try:
         handlers = {cls.name: cls(settings) for cls in HANDLER_CLASSES
