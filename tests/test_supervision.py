@@ -137,8 +137,13 @@ def test_request_limit_recycles_under_load(make_server):
         results = list(executor.map(one, range(requests), timeout=600))
     assert results == [True] * requests
     # the whole log: log() is its tail, and each request adds a line
-    recycles = server.log_path.read_text().count("served 20 requests")
-    assert recycles >= requests // 20 - 2
+    served = [int(count) for count in re.findall(
+        r"served (\d+) requests \(limit_number_request",
+        server.log_path.read_text())]
+    assert len(served) >= requests // 22 - 2
+    # 20 give or take 10%, drawn at each start: not all the same.
+    assert set(served) <= set(range(18, 23))
+    assert len(set(served)) > 1
     assert_whole(server, 2)
 
 
