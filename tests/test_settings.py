@@ -44,6 +44,18 @@ def test_mistakes_name_the_key(tmp_path, key, value, words):
     assert words in str(caught.value)
 
 
+def test_imagemagick_sizes_are_read_with_the_settings(tmp_path):
+    """Refused with the other mistakes, before any handler exists; kept
+    as written for ImageMagick."""
+    with pytest.raises(ConfigurationError) as caught:
+        Settings(working_path=str(tmp_path), imagemagick_area_limit="lots")
+    assert str(caught.value).startswith("imagemagick_area_limit: cannot "
+                                        "read 'lots'")
+    settings = Settings(working_path=str(tmp_path),
+                        imagemagick_memory_limit=" 1GiB ")
+    assert settings.imagemagick_memory_limit == "1GiB"
+
+
 def test_working_path_is_required():
     with pytest.raises(ConfigurationError, match="working_path"):
         Settings()
