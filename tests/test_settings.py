@@ -7,7 +7,7 @@ import pytest
 
 from cloudooo.errors import ConfigurationError
 from cloudooo.ops.preflight import check_settings
-from cloudooo.settings import SETTINGS_BY_NAME, Settings
+from cloudooo.settings import HANDLER_NAMES, SETTINGS_BY_NAME, Settings
 
 
 def test_defaults_and_conversions(tmp_path):
@@ -76,7 +76,6 @@ def test_misspelt_handler_in_registry_names_it(tmp_path):
 
 def test_handler_names_are_the_handler_classes(tmp_path):
     from cloudooo.app import HANDLER_CLASSES
-    from cloudooo.settings import HANDLER_NAMES
     assert sorted(cls.name for cls in HANDLER_CLASSES) == \
         sorted(HANDLER_NAMES)
 
@@ -122,3 +121,9 @@ def test_keys_the_readme_names_are_in_the_sample_conf():
     settings_named = named & set(SETTINGS_BY_NAME)
     assert len(settings_named) > 20  # the pattern still finds them
     assert sorted(settings_named - keys_of_sample_conf()) == []
+
+
+def test_sample_conf_loads_as_it_is():
+    from cloudooo.ops.preflight import load_settings
+    settings = load_settings(str(SAMPLE_CONF))
+    assert sorted(settings.routed_handler_names) == sorted(HANDLER_NAMES)
