@@ -6,6 +6,7 @@ quarantine and stop are checked in milliseconds.  The same logic against
 real soffice processes: test_supervision.py.
 """
 
+import contextlib
 import threading
 import time
 
@@ -99,7 +100,6 @@ class FakeEntry:
         return 0
 
     def hosting(self, workdir, request):
-        import contextlib
         return contextlib.nullcontext(request)
 
     def run(self, request, timeout):
@@ -144,12 +144,10 @@ def pools(tmp_path):
 
 def settled(pool):
     """Wait until no entry is being restarted; the idle entries."""
-    wait_until(lambda: not pool.snapshot()["instances"] or all(
-        instance["status"] != "restarting"
-        for instance in pool.snapshot()["instances"]), WAIT_SECONDS,
-        interval=0.001, what="maintenance done")
-    return [entry for entry in pool.entries
-            if entry in pool._idle]
+    wait_until(lambda: all(instance["status"] != "restarting"
+                           for instance in pool.snapshot()["instances"]),
+               WAIT_SECONDS, interval=0.001, what="maintenance done")
+    return [entry for entry in pool.entries if entry in pool._idle]
 
 
 def test_requests_are_served_in_arrival_order(pools):
@@ -297,8 +295,10 @@ def test_a_recycle_draws_a_new_limit(pools):
     assert 9 <= served <= 11
     settled(pool)
     assert entry.task_count == 0
-    assert entry not in pool._request_limits or \
-        pool._request_limits[entry] in range(9, 12)
+    # The next start's share is drawn afresh.
+    assert entry not in pool._request_limits
+    assert not pool.over_request_limit(entry)
+    assert pool._request_limits[entry] in range(9, 12)
 
 
 def test_failed_restarts_back_off_up_to_the_maximum(pools):
@@ -446,3 +446,18 @@ def test_stop_refuses_new_requests_and_stops_every_entry(pools):
     pool.release(held)
     stopping.join(WAIT_SECONDS)
     assert [entry.running for entry in pool.entries] == [False] * 3
+
+
+def test_an_entry_held_past_the_stop_is_stopped_when_given_back(
+        pools, monkeypatch):
+    monkeypatch.setattr(pool_module, "UNWIND_SECONDS", 0.01)
+    pool = pools(2)
+    held = pool.acquire()
+    pool.stop(grace=0.01)  # the request ignores the interruption
+    assert "interrupt" in held.calls
+    [other] = [entry for entry in pool.entries if entry is not held]
+    assert not other.running
+    assert held.running
+    pool.release(held)
+    assert not held.running
+    assert held.calls[-1] == "stop"

@@ -26,8 +26,7 @@ from cloudooo.errors import (ConversionError, ConversionTimeout, Quarantined,
                              ServerBusy, ServerStopping)
 from cloudooo.handler.ooo.entry import (READY, STOPPED, OfficeCrashed,
                                         OfficeEntry, OfficeStalled)
-from cloudooo.handler.ooo.protocol import (ReplyError, WorkerLost,
-                                           WorkerTimeout)
+from cloudooo.handler.ooo.protocol import ReplyError, WorkerTimeout
 from cloudooo.ops.context import note, start_thread_in_context
 from cloudooo.spool import SpooledDocument
 
