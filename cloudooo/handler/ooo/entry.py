@@ -22,7 +22,7 @@ from cloudooo.handler.ooo.process import (WORKER_FILES, OfficeProcess,
 from cloudooo.handler.ooo.protocol import (OfficeDisposed, ReplyError,
                                            WorkerLost, WorkerTimeout)
 from cloudooo.handler.ooo.watchdog import (SAMPLE_SECONDS, StallWatch,
-                                           process_tree_cpu_seconds)
+                                           ProcessTreeCpu)
 
 logger = logging.getLogger(__name__)
 
@@ -309,8 +309,9 @@ class OfficeEntry:
             return self.connection.receive(timeout)
         deadline = time.monotonic() + timeout
         # Not read before the first sample: most tasks end sooner.
-        watch = StallWatch(lambda: process_tree_cpu_seconds(
-            (self.office.pid, self.worker.pid)), stall_seconds, lazy=True)
+        watch = StallWatch(ProcessTreeCpu((self.office.pid,
+                                           self.worker.pid)),
+                           stall_seconds, lazy=True)
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
