@@ -246,7 +246,13 @@ def test_a_failed_start_on_demand_is_a_busy_fault_then_heals(make_server):
     wait_for(lambda: server.office_pids() == [], 15, "idle soffice stopped")
     instance = os.path.join(server.settings["working_path"], "instances",
                             "office-0")
-    shutil.rmtree(instance)
+
+    def removed():
+        # The instance's own stop may still be tidying its folder.
+        shutil.rmtree(instance, ignore_errors=True)
+        return not os.path.exists(instance)
+
+    wait_for(removed, 10, "instance folder removed")
     with open(instance, "w") as stream:
         stream.write("in the way")
     starts = server.log_path.read_text().count(" started: soffice pid")
