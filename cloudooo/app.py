@@ -1,15 +1,17 @@
-"""PasteDeploy application factory: wiring only.
-
-``[app:main] use = egg:cloudooo`` lands here.  Nothing is global: every call
-builds its own settings, handlers, registry and manager, so tests can run
-several servers in one process.
+"""The application: ``build_app`` wires settings, handlers, registry and
+manager into the WSGI app; ``configure_process`` holds every process-wide
+effect; ``make_app`` is PasteDeploy's factory (``[app:main] use =
+egg:cloudooo``), which calls both.
 """
 
 import atexit
+import configparser
 import ctypes
 import ctypes.util
 import functools
 import logging
+import logging.config
+import os
 import signal
 import sys
 import threading
@@ -45,7 +47,17 @@ HANDLER_CLASSES = (OfficeHandler, FFmpegHandler, ImageMagickHandler,
                    PDFHandler, ChromiumHandler)
 
 
-def configure_logging(settings):
+def configure_logging(settings, logging_ini=None):
+    """The ini file's own [loggers]/[handlers]/[formatters] if it has them
+    (as the classic pserve and paster read them; ``%(request_id)s`` may be
+    used in their formats), then our level and request log format."""
+    if logging_ini is not None:
+        parser = configparser.ConfigParser()
+        parser.read(logging_ini)
+        if parser.has_section("loggers"):
+            logging.config.fileConfig(logging_ini, defaults={
+                "here": os.path.dirname(logging_ini),
+                "__file__": logging_ini}, disable_existing_loggers=False)
     level = logging.DEBUG if settings.debug_mode else logging.INFO
     requestlog.configure(settings.log_format, level)
     logging.getLogger("cloudooo").setLevel(level)
@@ -56,8 +68,10 @@ def _exit_on_signal(signum, _frame):
 
 
 def exit_on_stop_signals():
-    """Turn SIGTERM, SIGHUP and SIGQUIT into a normal exit (running atexit,
-    hence stopping soffice) where nobody handles them yet."""
+    """Turn SIGTERM, SIGHUP and SIGQUIT into a normal exit (running atexit
+    and ``finally`` blocks, hence stopping soffice) where nobody handles
+    them yet; ``cloudooo serve`` puts its draining handlers over these once
+    it serves."""
     if threading.current_thread() is not threading.main_thread():
         return
     for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
@@ -74,68 +88,96 @@ def limit_malloc_arenas():
         pass
 
 
-def make_app(global_conf, **local_conf):
-    settings = Settings.from_config(global_conf, local_conf)
-    configure_logging(settings)
-    # The same checks the commands run before detaching: a server loaded
-    # by ``paster serve`` or a WSGI container gets the same clear message.
-    problems = check_settings(settings)
-    if problems:
-        raise ConfigurationError("; ".join(problems))
+def configure_process(settings, logging_ini=None):
+    """Every effect on the whole process, in one place, before the app is
+    built: logging, the GIL switch interval, malloc arenas, stop signals.
+    Called by whoever runs the server: ``cloudooo serve`` and ``pserve``
+    (``cli.run_server``), or ``make_app`` under paster or a WSGI
+    container.  ``build_app`` itself touches nothing process-wide."""
+    configure_logging(settings, logging_ini)
     # A thread woken by a worker's reply must not wait the default 5 ms for
     # the GIL while another thread decodes base64: that wait leaves an office
     # instance idle between two conversions of ~30 ms.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
     limit_malloc_arenas()
-    settings.prepare_directories()
-    # check_settings above ran bubblewrap once; say what protects the host.
-    Sandbox.from_settings(settings).prepare()
-    handlers = {cls.name: cls(settings) for cls in HANDLER_CLASSES}
-    registry = HandlerRegistry(settings.mimetype_registry, handlers)
-    # Only handlers the registry routes to are started: no LibreOffice for a
-    # server that only converts video.
-    used = {name for _source, _destination, name in registry.rules}
-    started = []
+    exit_on_stop_signals()
 
-    def stop_handlers():
-        for handler in reversed(started):
+
+def make_app(global_conf, **local_conf):
+    """PasteDeploy's factory: ``paster serve`` or a WSGI container loads
+    us through it (``cloudooo serve`` and ``pserve`` call build_app)."""
+    settings = Settings.from_config(global_conf, local_conf)
+    configure_process(settings)
+    # The checks the commands run before detaching: a server loaded by
+    # ``paster serve`` or a WSGI container gets the same clear message.
+    problems = check_settings(settings)
+    if problems:
+        raise ConfigurationError("; ".join(problems))
+    app = build_app(settings)
+    # paster has no other hook to stop soffice when it exits (the commands
+    # close the app themselves, after draining).
+    atexit.register(app.close)
+    return app
+
+
+class StartedHandlers:
+    """The handlers the registry routes to, started in its order, stopped
+    in reverse; no LibreOffice for a server that only converts video."""
+
+    def __init__(self, handlers, names):
+        self.handlers = handlers
+        self.names = names
+        self.started = []
+
+    def start(self):
+        try:
+            for name in self.names:
+                self.handlers[name].start()
+                self.started.append(self.handlers[name])
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self):
+        for handler in reversed(self.started):
             try:
                 handler.stop()
             except Exception:
                 logger.exception("stopping handler %s failed", handler.name)
-        del started[:]
+        del self.started[:]
 
-    def interrupt_handlers():
-        for handler in started:
+    def interrupt(self):
+        for handler in self.started:
             try:
                 handler.interrupt()
             except Exception:
                 logger.exception("interrupting handler %s failed",
                                  handler.name)
 
-    try:
-        for name in sorted(used, key=list(handlers).index):
-            handlers[name].start()
-            started.append(handlers[name])
-    except BaseException:
-        stop_handlers()
-        raise
+
+def build_app(settings):
+    """The WSGI application for checked settings, its handlers started.
+    Nothing global: tests may build several in one process."""
+    settings.prepare_directories()
+    # The preflight checks ran bubblewrap once; say what protects the host.
+    Sandbox.from_settings(settings).prepare()
+    handlers = {cls.name: cls(settings) for cls in HANDLER_CLASSES}
+    registry = HandlerRegistry(settings.mimetype_registry, handlers)
+    routed = StartedHandlers(handlers, [
+        cls.name for cls in HANDLER_CLASSES
+        if cls.name in settings.routed_handler_names])
+    routed.start()
     granulator_class = functools.partial(
         OdtGranulator, max_unpacked_size=settings.max_unpacked_size,
         max_compression_ratio=settings.max_compression_ratio)
     manager = Manager(registry, handlers, granulator_class)
-    app = OpsApplication(manager, settings.max_request_size,
-                         on_close=stop_handlers,
-                         on_interrupt=interrupt_handlers,
-                         metrics=ServerMetrics(handlers),
-                         spooling=Spooling(settings.tmp_path,
-                                           settings.stream_threshold_size))
-    app.settings = settings
-    app.handlers = handlers
-    app.handlers_enabled = tuple(sorted(used))
-    # A server run by pserve has no other hook to stop soffice at exit;
-    # ``cloudooo serve`` installs its own, gentler, handlers over these.
-    atexit.register(app.close)
-    exit_on_stop_signals()
-    logger.info("cloudooo ready: handlers %s", ", ".join(sorted(used)))
+    app = OpsApplication(
+        manager, settings.max_request_size,
+        handlers={name: handlers[name] for name in routed.names},
+        ready_queue_limit=settings.ready_queue_limit,
+        on_close=routed.stop, on_interrupt=routed.interrupt,
+        metrics=ServerMetrics(handlers),
+        spooling=Spooling(settings.tmp_path, settings.stream_threshold_size))
+    logger.info("cloudooo ready: handlers %s",
+                ", ".join(sorted(routed.names)))
     return app

@@ -180,53 +180,39 @@ def _process_exists(pid):
 
 
 class Server:
-    """waitress's loop, run one tick at a time so a signal can stop it."""
+    """Serves until a stop signal, then gives notice, drains and stops."""
 
-    def __init__(self, app, options):
-        import waitress
+    def __init__(self, app, options, drain_notice_seconds=0.0):
+        from cloudooo.waitress_adapter import WaitressServer
         self.app = app
-        self.waitress = waitress.create_server(app, **options)
+        self.waitress = WaitressServer(app, options)
+        self.drain_notice_seconds = drain_notice_seconds
         self.stop_signal = None
         self.signals_received = 0
 
     def _on_signal(self, signum, _frame):
         # From now on GET /ready answers 503.
-        self.app.draining = True
+        self.app.drain()
         self.signals_received += 1
         self.stop_signal = signum
 
     def serve_forever(self):
-        from waitress import wasyncore
         for signum in STOP_SIGNALS:
             signal.signal(signum, self._on_signal)
-        self._log_listening()
-        loop_map = self.waitress._map
+        for line in self.waitress.listening_lines():
+            logger.info("%s", line)
         while self.stop_signal is None:
-            wasyncore.loop(timeout=LOOP_TICK_SECONDS, map=loop_map,
-                           use_poll=True, count=1)
+            self.waitress.tick(LOOP_TICK_SECONDS)
         logger.info("received %s: stopping", signal.Signals(
             self.stop_signal).name)
-        self._give_notice(loop_map)
-        self._drain(loop_map)
+        self._give_notice()
+        self._drain()
 
-    def _log_listening(self):
-        """waitress prints where it listens; logged instead, so that a
-        JSON log (log_format = json) holds nothing but JSON lines."""
-        import contextlib
-        import io
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
-            self.waitress.print_listen("cloudooo serving on http://{}:{}")
-        for line in printed.getvalue().splitlines():
-            logger.info("%s", line)
-
-    def _give_notice(self, loop_map):
+    def _give_notice(self):
         """Serve on as usual for ``drain_notice_seconds``, /ready at 503,
         so a load balancer checking it stops sending work before the
         listener closes.  A second stop signal ends the notice."""
-        from waitress import wasyncore
-        settings = getattr(self.app, "settings", None)
-        notice = getattr(settings, "drain_notice_seconds", 0)
+        notice = self.drain_notice_seconds
         if not notice:
             return
         logger.info("not ready: serving %.0f s more before draining", notice)
@@ -234,49 +220,28 @@ class Server:
         deadline = time.monotonic() + notice
         while time.monotonic() < deadline and \
                 self.signals_received == signals_before:
-            wasyncore.loop(timeout=LOOP_TICK_SECONDS, map=loop_map,
-                           use_poll=True, count=1)
+            self.waitress.tick(LOOP_TICK_SECONDS)
 
-    def _drain(self, loop_map):
+    def _drain(self):
         """Stop accepting; answer what is in flight; interrupt what is still
         running near the end of the drain time (its requests get the
         "server stopping" Fault); then stop handlers."""
-        from waitress import wasyncore
-        self.app.refusing = True
-        self._stop_listening()
+        self.app.refuse()
+        self.waitress.stop_listening()
         deadline = time.monotonic() + DRAIN_GRACE_SECONDS
         interrupt_at = deadline - INTERRUPT_MARGIN_SECONDS
         interrupted = False
         while time.monotonic() < deadline and (
-                self.app.in_flight or _pending_output(loop_map)):
+                self.app.in_flight or self.waitress.has_pending_output()):
             if not interrupted and self.app.in_flight and \
                     time.monotonic() >= interrupt_at:
                 logger.warning("%d request(s) still running: interrupting "
                                "them", self.app.in_flight)
                 self.app.interrupt()
                 interrupted = True
-            wasyncore.loop(timeout=LOOP_TICK_SECONDS, map=loop_map,
-                           use_poll=True, count=1)
+            self.waitress.tick(LOOP_TICK_SECONDS)
         self.app.close()
-        self.waitress.task_dispatcher.shutdown(timeout=1)
-        for channel in list(loop_map.values()):
-            channel.close()
-
-    def _stop_listening(self):
-        """Close the listening socket only.  waitress's own close() also
-        closes the trigger by which a request thread wakes the loop to send
-        its answer: the answers of the drain would fail with EBADF."""
-        from waitress import wasyncore
-        if hasattr(self.waitress, "trigger"):
-            wasyncore.dispatcher.close(self.waitress)
-        else:  # several listening sockets: each is its own dispatcher
-            self.waitress.close()
-
-
-def _pending_output(loop_map):
-    return any(getattr(channel, "total_outbufs_len", 0)
-               or getattr(channel, "requests", None)
-               for channel in loop_map.values())
+        self.waitress.close()
 
 
 def serve(arguments):
@@ -292,7 +257,7 @@ def run_server(config, variables=None, app_name="main", server_name="main",
     """Check everything, detach if asked, load the app, serve until a stop
     signal, stop every child.  Shared by ``cloudooo serve`` and our
     ``pserve``."""
-    from paste.deploy import loadapp
+    from cloudooo.app import build_app, configure_process
     from cloudooo.errors import ConfigurationError
     from cloudooo.ops.preflight import check_configuration
     config_path = os.path.abspath(config)
@@ -304,8 +269,8 @@ def run_server(config, variables=None, app_name="main", server_name="main",
     # Everything that would stop the start-up is found here, before
     # detaching, so mistakes reach the terminal rather than a log file.
     try:
-        check_configuration(config_path, variables, app_name,
-                            _listening_options(options))
+        settings = check_configuration(config_path, variables, app_name,
+                                       _listening_options(options))
     except ConfigurationError as error:
         raise SystemExit("%s: %s: %s" % (prog, config_path, error))
     pid_file = PidFile(pid_file)
@@ -326,15 +291,14 @@ def run_server(config, variables=None, app_name="main", server_name="main",
         os.dup2(log.fileno(), 2)
     try:
         pid_file.write()
-        configure_logging_from(config_path)
+        configure_process(settings, logging_ini=config_path)
         try:
-            app = loadapp("config:" + config_path, name=app_name,
-                          global_conf=variables or {})
+            app = build_app(settings)
         except BaseException as error:
             report.failed(error)
             raise
         try:
-            server = Server(app, options)
+            server = Server(app, options, settings.drain_notice_seconds)
             report.serving()
             server.serve_forever()
         except BaseException as error:
@@ -346,18 +310,6 @@ def run_server(config, variables=None, app_name="main", server_name="main",
         pid_file.remove()
     logger.info("cloudooo stopped")
     return 0
-
-
-def configure_logging_from(config_path):
-    """The ini file's own [loggers]/[handlers]/[formatters], as the classic
-    pserve and paster do; ``%(request_id)s`` may be used in its formats."""
-    import logging.config
-    parser = configparser.ConfigParser()
-    parser.read(config_path)
-    if parser.has_section("loggers"):
-        logging.config.fileConfig(config_path, defaults={
-            "here": os.path.dirname(config_path), "__file__": config_path},
-            disable_existing_loggers=False)
 
 
 def _listening_options(options):

@@ -42,10 +42,17 @@ def aslinelist(value):
     return [line.strip() for line in str(value).splitlines() if line.strip()]
 
 
+# The handlers a registry rule may name (``Handler.name`` of each class in
+# ``cloudooo.app.HANDLER_CLASSES``; a test keeps the two equal).  Known here
+# so that a misspelt name is refused with the other configuration mistakes,
+# before ``--daemon`` detaches and without importing any handler.
+HANDLER_NAMES = ("ooo", "ffmpeg", "imagemagick", "pdf", "chromium")
+
+
 def asregistry(value):
     """``source_mimetype destination_mimetype handler [condition]`` lines,
-    in order; the condition, when present, is one of
-    ``registry.RULE_CONDITIONS``."""
+    in order; the handler one of HANDLER_NAMES, the condition, when
+    present, one of ``registry.RULE_CONDITIONS``."""
     from cloudooo.registry import RULE_CONDITIONS
     rules = []
     for line in aslinelist(value):
@@ -54,6 +61,9 @@ def asregistry(value):
             raise ValueError("registry line %r must have 3 words: "
                              "source_mimetype destination_mimetype handler "
                              "(and optionally a condition)" % line)
+        if words[2] not in HANDLER_NAMES:
+            raise ValueError("unknown handler %r in line %r (known: %s)"
+                             % (words[2], line, ", ".join(HANDLER_NAMES)))
         if len(words) == 4 and words[3] not in RULE_CONDITIONS:
             raise ValueError("registry line %r: unknown condition %r "
                              "(known: %s)" % (line, words[3],
@@ -259,7 +269,23 @@ class Settings:
             if name in SETTINGS_BY_NAME or name.startswith("env-"):
                 values[name] = value
         values.update(local_conf or {})
-        return cls(**values)
+        settings = cls(**values)
+        # A server must route something; Settings made by tests for one
+        # handler alone need no registry.
+        if not settings.mimetype_registry:
+            raise ConfigurationError("mimetype_registry: no rules; nothing "
+                                     "could be converted")
+        return settings
+
+    @property
+    def routed_handler_names(self):
+        """The handlers some registry rule names, in rule order: the only
+        ones a server starts."""
+        names = []
+        for rule in self.mimetype_registry:
+            if rule[2] not in names:
+                names.append(rule[2])
+        return tuple(names)
 
     def prepare_directories(self):
         os.makedirs(self.tmp_path, exist_ok=True)

@@ -1,4 +1,4 @@
-"""XML-RPC over WSGI: one object's public methods, errors as Faults.
+"""XML-RPC over WSGI: one object's published methods, errors as Faults.
 
 The only module that knows about XML-RPC.  Every exception becomes a Fault
 here and nowhere else: ``CloudoooError`` subclasses keep their message and
@@ -20,18 +20,39 @@ logger = logging.getLogger(__name__)
 
 INTERNAL_ERROR_CODE = 1
 
+# What clients may call on the Manager: upstream cloudooo's API, nothing
+# else.  A new public Manager method is not published until it is named here.
+PUBLISHED_METHODS = (
+    "convertFile", "getFileMetadataItemList", "updateFileMetadata",
+    "getAllowedExtensionList", "getAllowedConversionFormatList",
+    # ERP5's legacy triples
+    "run_convert", "run_generate", "run_setmetadata", "run_getmetadata",
+    "getAllowedTargetItemList",
+    # granulation
+    "getTableItemList", "getTable", "getColumnItemList", "getLineItemList",
+    "getImageItemList", "getImage", "getParagraphItemList", "getParagraph",
+    "getChapterItemList", "getChapterItem",
+)
+
 
 class Dispatcher(SimpleXMLRPCDispatcher):
-    """Python's dispatcher with our error policy and introspection."""
+    """Python's dispatcher with our error policy and introspection;
+    publishes ``methods`` of ``instance`` and the ``system.*`` ones."""
 
-    def __init__(self, instance):
+    def __init__(self, instance, methods=PUBLISHED_METHODS):
         super().__init__(allow_none=True, encoding="utf-8",
                          use_builtin_types=False)
-        for name, method in inspect.getmembers(instance, inspect.ismethod):
-            if not name.startswith("_"):
-                self.register_function(method, name)
+        for name in methods:
+            self.register_function(getattr(instance, name), name)
         self.register_introspection_functions()
         self.register_multicall_functions()
+        # Methods that do not bind their own arguments (the Manager's do,
+        # see cloudooo.arguments) are bound here, before they run: a
+        # TypeError raised inside a method is then never the client's.
+        self.signatures_to_bind = {
+            name: inspect.signature(function)
+            for name, function in self.funcs.items()
+            if not getattr(function, "arguments_checked", False)}
         # Where each method takes documents (base64 text the XML-RPC layer
         # may hand over spooled, see xmlrpc_stream): by argument name.
         names = set(getattr(instance, "document_arguments", ()))
@@ -56,19 +77,18 @@ class Dispatcher(SimpleXMLRPCDispatcher):
         if method not in self.funcs:
             raise xmlrpc.client.Fault(
                 INTERNAL_ERROR_CODE, "unknown method %r" % method)
+        signature = self.signatures_to_bind.get(method)
+        if signature is not None:
+            try:
+                signature.bind(*params)
+            except TypeError as error:
+                raise xmlrpc.client.Fault(InvalidRequest.fault_code,
+                                          "%s: %s" % (method, error))
         try:
             return self.funcs[method](*params)
         except CloudoooError as error:
             logger.warning("%s failed: %s", method, error)
             raise xmlrpc.client.Fault(error.fault_code, str(error))
-        except TypeError as error:
-            # Wrong number or names of arguments: the client's mistake.
-            if _is_call_error(error):
-                raise xmlrpc.client.Fault(InvalidRequest.fault_code,
-                                          "%s: %s" % (method, error))
-            logger.exception("%s failed", method)
-            raise xmlrpc.client.Fault(INTERNAL_ERROR_CODE,
-                                      "internal error: %s" % error)
         except Exception as error:
             logger.exception("%s failed", method)
             raise xmlrpc.client.Fault(INTERNAL_ERROR_CODE,
@@ -116,19 +136,14 @@ class Dispatcher(SimpleXMLRPCDispatcher):
         return [list(inspect.signature(function).parameters)]
 
 
-def _is_call_error(error):
-    text = str(error)
-    return ("positional argument" in text or "unexpected keyword" in text
-            or "required" in text and "argument" in text)
-
-
 class XmlRpcApplication:
     """The WSGI callable.  ``in_flight`` counts requests being served, so the
     command line can drain them before stopping."""
 
     def __init__(self, instance, max_request_size, on_close=None,
-                 on_interrupt=None, spooling=None):
-        self.dispatcher = Dispatcher(instance)
+                 on_interrupt=None, spooling=None,
+                 methods=PUBLISHED_METHODS):
+        self.dispatcher = self.make_dispatcher(instance, methods)
         self.max_request_size = max_request_size
         # xmlrpc_stream.Spooling: big documents streamed; None: never.
         self.spooling = spooling
@@ -136,7 +151,20 @@ class XmlRpcApplication:
         self._on_interrupt = on_interrupt
         self._lock = threading.Lock()
         self.in_flight = 0
-        self.refusing = False
+        self._refusing = False
+
+    @property
+    def refusing(self):
+        """New calls get the "server stopping" Fault."""
+        return self._refusing
+
+    def refuse(self):
+        """The server stops accepting work: every new call gets the
+        "server stopping" Fault; calls in flight go on."""
+        self._refusing = True
+
+    def make_dispatcher(self, instance, methods):
+        return Dispatcher(instance, methods)
 
     def close(self):
         """Stop the handlers (and their child processes).  Idempotent."""
@@ -147,7 +175,7 @@ class XmlRpcApplication:
     def interrupt(self):
         """The drain time is running out: make the requests in flight end
         now, each with the "server stopping" Fault."""
-        self.refusing = True
+        self.refuse()
         if self._on_interrupt is not None:
             self._on_interrupt()
 
@@ -178,7 +206,7 @@ class XmlRpcApplication:
             self.in_flight += 1
         response = None
         try:
-            if self.refusing:
+            if self._refusing:
                 stopping = ServerStopping()
                 response = xmlrpc.client.dumps(xmlrpc.client.Fault(
                     stopping.fault_code, str(stopping)),

@@ -1,5 +1,6 @@
 """How operators start and stop the server: cloudooo serve, pserve."""
 
+import logging
 import signal
 import subprocess
 import sys
@@ -8,6 +9,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from cloudooo import cli
+from cloudooo.app import GIL_SWITCH_INTERVAL_SECONDS, build_app
+from cloudooo.settings import Settings
 from tests import documents
 from tests.server import ServerProcess, b64, server_with_failing_office, unb64
 
@@ -63,3 +67,42 @@ def test_office_that_cannot_start_stops_the_server_clearly(tmp_path):
     leftovers = [process for process in psutil.process_iter(["cmdline"])
                  if str(tmp_path) in " ".join(process.info["cmdline"] or [])]
     assert leftovers == []
+
+
+def process_wide_state():
+    return (sys.getswitchinterval(),
+            [signal.getsignal(signum) for signum in cli.STOP_SIGNALS],
+            logging.getLogger("cloudooo").level,
+            list(logging.getLogger().handlers))
+
+
+def test_build_app_touches_nothing_process_wide(tmp_path):
+    """Wiring only: tests and embedders may build several apps in one
+    process; what changes the process is configure_process's job."""
+    settings = Settings(working_path=str(tmp_path / "var"),
+                        mimetype_registry="video/* * ffmpeg")
+    before = process_wide_state()
+    app = build_app(settings)
+    try:
+        assert sorted(app.handlers) == ["ffmpeg"]
+        assert process_wide_state() == before
+    finally:
+        app.close()
+
+
+def test_configure_process_sets_every_process_wide_effect(tmp_path):
+    script = (
+        "import signal, sys, logging\n"
+        "from cloudooo.app import configure_process\n"
+        "from cloudooo.settings import Settings\n"
+        "configure_process(Settings(working_path=%r, debug_mode=True))\n"
+        "print(sys.getswitchinterval())\n"
+        "print(signal.getsignal(signal.SIGTERM).__name__)\n"
+        "print(logging.getLogger('cloudooo').level)\n" % str(tmp_path))
+    result = subprocess.run([sys.executable, "-c", script],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    switch_interval, on_sigterm, level = result.stdout.split()
+    assert float(switch_interval) == GIL_SWITCH_INTERVAL_SECONDS
+    assert on_sigterm == "_exit_on_signal"
+    assert int(level) == logging.DEBUG

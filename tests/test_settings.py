@@ -1,9 +1,12 @@
 """Configuration parsing: every key typed, mistakes named."""
 
+import re
+from pathlib import Path
+
 import pytest
 
 from cloudooo.errors import ConfigurationError
-from cloudooo.settings import Settings
+from cloudooo.settings import SETTINGS_BY_NAME, Settings
 
 
 def test_defaults_and_conversions(tmp_path):
@@ -49,3 +52,60 @@ def test_port_range_must_fit(tmp_path):
     with pytest.raises(ConfigurationError, match="office_pool_size"):
         Settings(working_path=str(tmp_path), openoffice_port=65535,
                  office_pool_size=2)
+
+
+def test_misspelt_handler_in_registry_names_it(tmp_path):
+    with pytest.raises(ConfigurationError) as caught:
+        Settings(working_path=str(tmp_path),
+                 mimetype_registry="text/* * oo\nvideo/* * ffmpeg")
+    assert "mimetype_registry: unknown handler 'oo'" in str(caught.value)
+
+
+def test_handler_names_are_the_handler_classes(tmp_path):
+    from cloudooo.app import HANDLER_CLASSES
+    from cloudooo.settings import HANDLER_NAMES
+    assert sorted(cls.name for cls in HANDLER_CLASSES) == \
+        sorted(HANDLER_NAMES)
+
+
+def test_a_configuration_file_must_route_something(tmp_path):
+    with pytest.raises(ConfigurationError, match="mimetype_registry: no "
+                       "rules"):
+        Settings.from_config({}, {"working_path": str(tmp_path)})
+
+
+def test_routed_handler_names_in_rule_order(tmp_path):
+    settings = Settings(working_path=str(tmp_path), mimetype_registry=(
+        "video/* * ffmpeg\ntext/* * ooo\naudio/* * ffmpeg"))
+    assert settings.routed_handler_names == ("ffmpeg", "ooo")
+
+
+SAMPLE_CONF = Path(__file__).resolve().parents[1] / "cloudooo" / "sample" \
+    / "sample.conf"
+README = Path(__file__).resolve().parents[1] / "README.rst"
+
+
+def keys_of_sample_conf():
+    """Every key the sample sets or shows commented out (``# key = ...``)."""
+    keys = set()
+    for line in SAMPLE_CONF.read_text().splitlines():
+        match = re.match(r"^(?:# )?([a-z][a-z0-9_]*|env-[A-Z]+) *=", line)
+        if match:
+            keys.add(match.group(1))
+    return keys
+
+
+def test_sample_conf_documents_every_key():
+    """README: 'cloudooo/sample/sample.conf documents every key'."""
+    assert "sample.conf`` documents every key" in " ".join(
+        README.read_text().split())
+    documented = keys_of_sample_conf()
+    assert [name for name in SETTINGS_BY_NAME if name not in documented] \
+        == []
+
+
+def test_keys_the_readme_names_are_in_the_sample_conf():
+    named = set(re.findall(r"``([a-z][a-z0-9_]*)``", README.read_text()))
+    settings_named = named & set(SETTINGS_BY_NAME)
+    assert len(settings_named) > 20  # the pattern still finds them
+    assert sorted(settings_named - keys_of_sample_conf()) == []

@@ -45,6 +45,26 @@ def test_idle_for_a_whole_window_is_a_stall():
     assert used is not None and used < 0.02
 
 
+def test_a_lazy_watch_reads_nothing_before_its_first_sample():
+    timeline = Timeline()
+    readings = []
+
+    def read():
+        readings.append(timeline.now)
+        return timeline.cpu
+
+    watch = StallWatch(read, 10, clock=lambda: timeline.now, lazy=True)
+    assert readings == []
+    timeline.advance(1, 0.0)
+    assert watch.sample() is None  # where its window starts
+    assert readings == [101.0]
+    for _second in range(9):
+        timeline.advance(1, 0.0)
+        assert watch.sample() is None
+    timeline.advance(1, 0.0)
+    assert watch.sample() == 0.0  # a whole window after the first sample
+
+
 def test_a_busy_process_never_stalls():
     timeline = Timeline()
     watch = watch_of(timeline)

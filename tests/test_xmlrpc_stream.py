@@ -217,7 +217,7 @@ class Echo:
 
 @pytest.mark.parametrize("body", MALFORMED_BODIES)
 def test_malformed_bodies_get_the_same_fault(tmp_path, body):
-    dispatcher = Dispatcher(Echo())
+    dispatcher = Dispatcher(Echo(), ["convert"])
     expected = dispatcher._marshaled_dispatch(body)
     for threshold in (0, 100):
         response = dispatcher.respond(io.BytesIO(body), len(body),
@@ -232,7 +232,7 @@ def test_malformed_bodies_get_the_same_fault(tmp_path, body):
 def test_binary_document_gets_the_same_fault_streaming(tmp_path):
     body = xmlrpc.client.dumps((xmlrpc.client.Binary(os.urandom(10_000)),),
                                "convert").encode()
-    dispatcher = Dispatcher(Echo())
+    dispatcher = Dispatcher(Echo(), ["convert"])
     expected = dispatcher._marshaled_dispatch(body)
     response = dispatcher.respond(io.BytesIO(body), len(body),
                                   Spooling(str(tmp_path), 100))
@@ -242,7 +242,7 @@ def test_binary_document_gets_the_same_fault_streaming(tmp_path):
 
 
 def test_dispatch_hands_big_documents_spooled_and_removes_them(tmp_path):
-    dispatcher = Dispatcher(Echo())
+    dispatcher = Dispatcher(Echo(), ["convert"])
     text = base64.encodebytes(os.urandom(50_000)).decode()
     body = xmlrpc.client.dumps((text, "odt"), "convert").encode()
     response = dispatcher.respond(io.BytesIO(body), len(body),
@@ -415,7 +415,7 @@ def test_streamed_answer_is_in_flight_until_closed(tmp_path):
         def convert(self, file):
             return Base64Document(spooled(tmp_path, b"x" * 100))
 
-    app = XmlRpcApplication(Big(), 10 ** 6,
+    app = XmlRpcApplication(Big(), 10 ** 6, methods=["convert"],
                             spooling=Spooling(str(tmp_path), 10))
     body = xmlrpc.client.dumps(("eA==",), "convert").encode()
     response = app({"REQUEST_METHOD": "POST", "CONTENT_LENGTH": str(len(body)),

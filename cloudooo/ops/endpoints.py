@@ -26,21 +26,20 @@ def office_pool(handlers):
     return getattr(office, "pool", None)
 
 
-def readiness(app):
+def readiness(draining, handlers, ready_queue_limit):
     """(ready, body): ready when the server is not draining, at least one
     office instance is up or can start on demand, and the queue is below
     ``ready_queue_limit``; servers without LibreOffice only need to be
-    serving."""
-    settings = app.settings
-    draining = bool(app.draining or app.refusing)
+    serving.  ``handlers``: the started ones, by name."""
+    enabled = sorted(handlers)
     body = {"status": "ready", "draining": draining,
-            "handlers": list(app.handlers_enabled), "queue_length": 0,
-            "queue_limit": settings.ready_queue_limit, "instances": []}
+            "handlers": enabled, "queue_length": 0,
+            "queue_limit": ready_queue_limit, "instances": []}
     reasons = []
     if draining:
         reasons.append("the server is draining before it stops")
-    if "ooo" in app.handlers_enabled:
-        pool = office_pool(app.handlers)
+    if "ooo" in enabled:
+        pool = office_pool(handlers)
         if pool is None:
             reasons.append("LibreOffice is stopped")
         else:
@@ -52,7 +51,7 @@ def readiness(app):
             if not any(instance["status"] in SERVING_STATUSES
                        for instance in snapshot["instances"]):
                 reasons.append("no office instance is up or can start")
-            limit = settings.ready_queue_limit
+            limit = ready_queue_limit
             if limit and snapshot["queue_length"] >= limit:
                 reasons.append("%d requests queued (ready_queue_limit = %d)"
                                % (snapshot["queue_length"], limit))
@@ -66,16 +65,14 @@ class OpsApplication(XmlRpcApplication):
     """The XML-RPC application plus the operators' GET pages."""
 
     def __init__(self, instance, max_request_size, metrics=None,
-                 **options):
-        super().__init__(instance, max_request_size, **options)
+                 handlers=None, ready_queue_limit=0, **options):
+        """``handlers``: the started handlers by name, whose state /ready
+        reports; ``ready_queue_limit``: see cloudooo.settings."""
         self.metrics = metrics
-        self.dispatcher = ObservingDispatcher(instance, metrics)
-        # True from the stop signal on: /ready answers 503 so a load
-        # balancer sends work elsewhere before the server stops accepting.
-        self.draining = False
-        self.settings = None
-        self.handlers = {}
-        self.handlers_enabled = ()
+        super().__init__(instance, max_request_size, **options)
+        self.handlers = dict(handlers or {})
+        self.ready_queue_limit = ready_queue_limit
+        self._draining = False
         self._pages = {"/health": self._health, "/ready": self._ready,
                        "/metrics": self._metrics}
 
@@ -96,11 +93,20 @@ class OpsApplication(XmlRpcApplication):
                 ("X-Request-Id", request_id)], exc_info)
         return super().__call__(environ, start_response_with_id)
 
+    def make_dispatcher(self, instance, methods):
+        return ObservingDispatcher(instance, methods, self.metrics)
+
+    def drain(self):
+        """A stop signal came: /ready answers 503 from now on, so a load
+        balancer sends work elsewhere before the server stops accepting."""
+        self._draining = True
+
     def _health(self):
         return "200 OK", b'{"status": "ok"}\n', JSON_TYPE
 
     def _ready(self):
-        ready, body = readiness(self)
+        ready, body = readiness(self._draining or self.refusing,
+                                self.handlers, self.ready_queue_limit)
         status = "200 OK" if ready else "503 Service Unavailable"
         return status, json.dumps(body).encode() + b"\n", JSON_TYPE
 
@@ -115,8 +121,8 @@ class ObservingDispatcher(Dispatcher):
     """Our dispatcher, timing every call and noting its outcome; the log
     line and the metrics are written when the call ends."""
 
-    def __init__(self, instance, metrics):
-        super().__init__(instance)
+    def __init__(self, instance, methods, metrics):
+        super().__init__(instance, methods)
         self.metrics = metrics
 
     def _dispatch(self, method, params):

@@ -30,14 +30,13 @@ def check_settings(settings):
     """Problems of a valid Settings with this machine: a list of
     messages, empty when all is well."""
     from cloudooo.app import HANDLER_CLASSES
-    from cloudooo.registry import HandlerRegistry
+    used = settings.routed_handler_names
     problems = []
     try:
-        handlers = {cls.name: cls(settings) for cls in HANDLER_CLASSES}
-        registry = HandlerRegistry(settings.mimetype_registry, handlers)
+        handlers = {cls.name: cls(settings) for cls in HANDLER_CLASSES
+                    if cls.name in used}
     except ConfigurationError as error:
         return [str(error)]
-    used = {name for _source, _destination, name in registry.rules}
     problem = _unwritable(settings.working_path)
     if problem:
         problems.append("working_path: %s" % problem)

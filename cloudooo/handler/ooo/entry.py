@@ -284,8 +284,9 @@ class OfficeEntry:
         if not stall_seconds or stall_seconds >= timeout:
             return self.worker.receive(timeout)
         deadline = time.monotonic() + timeout
+        # Not read before the first sample: most tasks end sooner.
         watch = StallWatch(lambda: process_tree_cpu_seconds(
-            (self.office.pid, self.worker.pid)), stall_seconds)
+            (self.office.pid, self.worker.pid)), stall_seconds, lazy=True)
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -53,22 +53,34 @@ class StallWatch:
 
     ``read_cpu_seconds`` returns a cumulative CPU time; only increases count
     (a descendant that exits takes its CPU time with it, which must not look
-    like negative work).
+    like negative work).  ``lazy``: the first reading, where the window
+    starts, is the first sample's, not the constructor's: a reading of a
+    process tree lists every process of the machine (5-20 ms of CPU), which
+    a task answered before its first sample never needs; its stall is seen
+    one sample later.
     """
 
     def __init__(self, read_cpu_seconds, stall_seconds,
-                 clock=time.monotonic):
+                 clock=time.monotonic, lazy=False):
         self.read_cpu_seconds = read_cpu_seconds
         self.stall_seconds = stall_seconds
         self.clock = clock
-        self._last_reading = read_cpu_seconds()
         self._work = 0.0
         # (time, work done so far), oldest first, covering the window.
-        self._samples = collections.deque([(clock(), 0.0)])
+        self._samples = collections.deque()
+        if not lazy:
+            self._start()
+
+    def _start(self):
+        self._last_reading = self.read_cpu_seconds()
+        self._samples.append((self.clock(), 0.0))
 
     def sample(self):
         """Take a reading; return the CPU seconds used over the last
         ``stall_seconds`` when that is a stall, else None."""
+        if not self._samples:
+            self._start()
+            return None
         now = self.clock()
         reading = self.read_cpu_seconds()
         self._work += max(0.0, reading - self._last_reading)
