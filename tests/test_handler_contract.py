@@ -5,15 +5,20 @@ answers without an office handler), and a handler's missing program stops
 the start-up rather than the first request.
 """
 
+import os
+import random
+import struct
 import subprocess
 import xmlrpc.client
 
+import psutil
 import pytest
 
 from cloudooo.errors import ConfigurationError
 from cloudooo.handler.ffmpeg.handler import FFmpegHandler
 from cloudooo.handler.pdf.handler import PDFHandler
 from tests import media_fixtures
+from tests.big_documents import PeakRss
 from tests.ops_helpers import only_registry
 from tests.server import CLOUDOOO, ServerProcess, b64, unb64
 from tests.test_http_edges import path_without
@@ -124,3 +129,90 @@ def test_a_missing_chromium_stops_the_start(tmp_path):
     assert "Chromium not found: %s is missing" % (
         tmp_path / "no-chromium") in result.stderr
     assert not server.pid_path.exists()
+
+
+# Big documents: ffmpeg, ImageMagick and pdf take a spooled document by its
+# file and give their output back as one, as LibreOffice does.
+
+@pytest.fixture(scope="module")
+def spooling_tools_server(tmp_path_factory):
+    """The same routing, every document and result spooled."""
+    server = only_registry(
+        ServerProcess(tmp_path_factory.mktemp("spooling-tools-server"),
+                      stream_threshold_size=0), TOOLS_ONLY)
+    server.start()
+    yield server
+    assert server.stop() == []
+
+
+def same_answers(call, *servers):
+    """What ``call(proxy)`` answers on each server, asserted equal."""
+    answers = [call(server.proxy()) for server in servers]
+    assert all(answer == answers[0] for answer in answers), call
+    return answers[0]
+
+
+def with_data_decoded(metadata):
+    return dict(metadata, Data=unb64(metadata["Data"]))
+
+
+def test_spooled_documents_get_the_same_answers(tools_server,
+                                                spooling_tools_server):
+    servers = (tools_server, spooling_tools_server)
+    png = media_fixtures.magick_image("rose:", "png")
+    video = media_fixtures.ogv_video()
+    pdf = media_fixtures.pdf_document(["Spooled page"], "Spooled")
+    jpeg = same_answers(lambda proxy: unb64(proxy.convertFile(
+        b64(png), "png", "jpg")), *servers)
+    assert media_fixtures.identify(jpeg)[0] == "JPEG"
+    assert b"Spooled page" in same_answers(lambda proxy: unb64(
+        proxy.convertFile(b64(pdf), "pdf", "txt")), *servers)
+    assert same_answers(lambda proxy: unb64(proxy.convertFile(
+        b64(video), "ogv", "wav")), *servers)[:4] == b"RIFF"
+    for data, source in ((png, "png"), (video, "ogv"), (pdf, "pdf")):
+        # A streamed document is one line of base64: compared decoded.
+        metadata = same_answers(lambda proxy: with_data_decoded(
+            proxy.getFileMetadataItemList(b64(data), source, True)), *servers)
+        # The base document of a tool's document is the document itself.
+        assert metadata["Data"] == data, source
+        assert same_answers(lambda proxy: proxy.getFileMetadataItemList(
+            b64(data), source), *servers) == dict(metadata, Data="")
+    for server in servers:
+        assert os.listdir(server.tmp_path) == []
+
+
+BIG_WAV_SIZE = 50 * 1024 * 1024
+# As tests/test_big_documents.py: the bound for one request whatever the
+# document's size, and well under the document (holding it once is 50 MB).
+RSS_GROWTH_LIMIT = 64 * 1024 * 1024
+
+
+def big_wav(size):
+    """A WAV of ``size`` bytes of noise, 16-bit mono at 8 kHz."""
+    header = media_fixtures.empty_wav()
+    samples = random.Random(7).randbytes(size - len(header))
+    return (header[:4] + struct.pack("<I", len(header) - 8 + len(samples))
+            + header[8:-4] + struct.pack("<I", len(samples)) + samples)
+
+
+def test_a_big_media_document_stays_off_the_server_heap(tools_server):
+    proxy = tools_server.proxy()
+    wav = big_wav(BIG_WAV_SIZE)
+    text = b64(wav)
+    proxy.getFileMetadataItemList(b64(wav[:4096]), "wav")  # warm
+    idle = psutil.Process(tools_server.pid).memory_info().rss
+    with PeakRss(tools_server.pid) as rss:
+        metadata = proxy.getFileMetadataItemList(text, "wav", True)
+        tagged = proxy.updateFileMetadata(text, "wav", {"title": "Big"})
+    growth = rss.peak - idle
+    assert growth <= RSS_GROWTH_LIMIT, "server RSS grew by %d MB" % (
+        growth // 2 ** 20)
+    assert growth < BIG_WAV_SIZE // 2, growth // 2 ** 20
+    assert unb64(metadata["Data"]) == wav
+    assert metadata["Channels"] == 1
+    del text, metadata
+    tagged = unb64(tagged)
+    assert len(tagged) > BIG_WAV_SIZE
+    assert proxy.getFileMetadataItemList(b64(tagged[:65536]), "wav")[
+        "Title"] == "Big"
+    assert os.listdir(tools_server.tmp_path) == []

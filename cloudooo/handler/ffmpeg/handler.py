@@ -12,15 +12,12 @@ yields exactly one file and has nothing to refresh.
 """
 
 import json
-import logging
 
 from cloudooo.errors import ConversionError, InvalidRequest, UnsupportedFormat
 from cloudooo.formats import mimetype_for_extension
 from cloudooo.handler.base import Handler
 from cloudooo.handler.ffmpeg.containers import (
     ALLOWED_DEMUXERS, CONTAINERS, find_container, is_video)
-
-logger = logging.getLogger(__name__)
 
 COMMON_INPUT_ARGS = ("-format_whitelist", ",".join(ALLOWED_DEMUXERS))
 # Warnings kept in stderr: NOTHING_ENCODED is one.
@@ -53,6 +50,8 @@ class FFmpegHandler(Handler):
     """Converts between the containers of ``containers.CONTAINERS``."""
 
     name = "ffmpeg"
+    # Documents come and go as files: a big video never sits in memory.
+    accepts_spooled_documents = True
     required_programs = ("ffmpeg", "ffprobe")
     install_hint = "ffmpeg"
 
@@ -81,12 +80,14 @@ class FFmpegHandler(Handler):
 
     def get_metadata(self, data, source_format, base_document=False):
         with self.workspace() as work:
-            probe = self._probe(work, work.write_input(data, source_format))
-        metadata = flatten_probe(probe)
+            source = work.write_input(data, source_format)
+            metadata = flatten_probe(self._probe(work, source))
+            # The document itself is its base document.
+            base = work.output(source) if base_document else None
         metadata["MIMEType"] = (mimetype_for_extension(source_format)
                                 or "application/octet-stream")
         if base_document:
-            metadata["Data"] = data
+            metadata["Data"] = base
         return metadata
 
     def set_metadata(self, data, source_format, metadata):

@@ -30,7 +30,6 @@ ImageMagick re-encodes it, which for JPEG loses quality.
 
 import collections
 import functools
-import logging
 import math
 import os
 import re
@@ -41,9 +40,6 @@ from cloudooo.errors import (
 from cloudooo.formats import extension_for_mimetype, mimetype_for_extension
 from cloudooo.handler.base import Handler
 from cloudooo.handler.pdf.protection import readable_pdf
-from cloudooo.util import child_environment
-
-logger = logging.getLogger(__name__)
 
 POLICY_PATH = os.path.dirname(os.path.abspath(__file__))
 
@@ -149,6 +145,7 @@ class ImageMagickHandler(Handler):
     """Converts between the raster formats of ``IMAGE_FORMATS``."""
 
     name = "imagemagick"
+    accepts_spooled_documents = True
     tool_read_only = (POLICY_PATH,)
     # ImageMagick 6 loses some coder errors, such as a limit hit inside
     # libpng, and then prints nothing at all.
@@ -186,7 +183,9 @@ class ImageMagickHandler(Handler):
         target = self._writable(destination_format)
         password = (conversion_kw or {}).get("password")
         with self.workspace() as work:
-            input_spec = self._prepare_input(work, data, source, password)
+            input_spec = self._input_spec(
+                work, work.write_input(data, source.coder.lower()), source,
+                password)
             self._check_area(work, input_spec)
             if not target.multi_frame:
                 input_spec += "[0]"
@@ -207,16 +206,18 @@ class ImageMagickHandler(Handler):
             raise UnsupportedFormat(
                 "ImageMagick does not read PDF metadata; the pdf handler does")
         with self.workspace() as work:
-            input_spec = self._prepare_input(work, data, source)
+            filename = work.write_input(data, source.coder.lower())
+            input_spec = self._input_spec(work, filename, source)
             self._check_area(work, input_spec)
             argv = list(self._commands()[1]) + self._limit_args()
             argv += ["-verbose", input_spec + "[0]"]
             result = work.run(argv)
-        metadata = parse_identify_verbose(
-            result.stdout.decode("utf-8", "replace"))
+            metadata = parse_identify_verbose(
+                result.stdout.decode("utf-8", "replace"))
+            base = work.output(filename) if base_document else None
         metadata["MIMEType"] = source.mimetype
         if base_document:
-            metadata["Data"] = data
+            metadata["Data"] = base
         return metadata
 
     def set_metadata(self, data, source_format, metadata):
@@ -303,16 +304,16 @@ class ImageMagickHandler(Handler):
                 result.stdout.decode("utf-8", "replace"))
         return self._capabilities
 
-    def _prepare_input(self, work, data, source, password=None):
-        """Write the document; return ImageMagick's explicit input spec."""
+    def _input_spec(self, work, filename, source, password=None):
+        """ImageMagick's explicit input spec for the document at
+        ``filename`` (a PDF's first page made PNG by pdftoppm)."""
         if source.coder == "PDF":
-            pdf = readable_pdf(work.write_input(data, "pdf"), password, self)
+            pdf = readable_pdf(filename, password, self)
             page = work.file("page")
             work.run(["pdftoppm", "-png", "-f", "1", "-l", "1",
                       "-scale-to", str(PDF_RENDER_SIZE), "-singlefile",
                       pdf, page])
             return "PNG:%s.png" % page
-        filename = work.write_input(data, source.coder.lower())
         return "%s:%s" % (source.coder, filename)
 
     def _check_area(self, work, input_spec):

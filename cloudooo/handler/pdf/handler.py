@@ -50,6 +50,7 @@ class PDFHandler(Handler):
 
     name = "pdf"
     accepts_password = True
+    accepts_spooled_documents = True
     required_programs = ("pdftotext", "pdfinfo")
     install_hint = "poppler-utils"
 
@@ -80,13 +81,16 @@ class PDFHandler(Handler):
                      password=None):
         check_source(source_format)
         with self.workspace() as work:
-            source = readable_pdf(work.write_input(data, "pdf"), password,
-                                  self)
-            result = work.run(["pdfinfo", "-enc", "UTF-8", source])
-        metadata = parse_pdfinfo(result.stdout.decode("utf-8", "replace"))
+            source = work.write_input(data, "pdf")
+            result = work.run(["pdfinfo", "-enc", "UTF-8",
+                               readable_pdf(source, password, self)])
+            metadata = parse_pdfinfo(result.stdout.decode("utf-8",
+                                                          "replace"))
+            # As sent, protected or not.
+            base = work.output(source) if base_document else None
         metadata["MIMEType"] = "application/pdf"
         if base_document:
-            metadata["Data"] = data
+            metadata["Data"] = base
         return metadata
 
     def set_metadata(self, data, source_format, metadata):
