@@ -55,8 +55,8 @@ sys.path.insert(0, str(PROJECT))
 import psutil  # noqa: E402
 
 from tests import documents  # noqa: E402
-from cloudooo.handler.ooo.process import (JsonLineReader,  # noqa: E402
-                                          WorkerLost)
+from cloudooo.handler.ooo.connection import JsonLineReader  # noqa: E402
+from cloudooo.handler.ooo.protocol import WorkerLost  # noqa: E402
 from tests.server import ServerProcess, b64, unb64  # noqa: E402
 from tests.big_documents import RSS_SAMPLE_SECONDS as BIG_RSS_SAMPLE_SECONDS  # noqa: E402,E501
 from tests.big_documents import PeakRss, big_odt  # noqa: E402

@@ -121,8 +121,9 @@ def make_app(global_conf, **local_conf):
 
 
 class StartedHandlers:
-    """The handlers the registry routes to, started in its order, stopped
-    in reverse; no LibreOffice for a server that only converts video."""
+    """The handlers some registry rule names, started in ``names`` order,
+    stopped in reverse; no LibreOffice for a server that only converts
+    video."""
 
     def __init__(self, handlers, names):
         self.handlers = handlers

@@ -22,7 +22,9 @@ from xml.parsers import expat
 
 from cloudooo.spool import Base64Document, Base64SpoolWriter, SpooledDocument
 
-READ_CHUNK_SIZE = 1 << 16
+# Bodies are read by this much: fewer, larger pieces cost less per byte
+# (the spooled text is decoded a piece at a time).
+READ_CHUNK_SIZE = 1 << 18
 # expat gathers character data up to this size before calling us: without
 # it, base64 text costs one Python call per 76-character line.
 TEXT_BUFFER_SIZE = 1 << 16
@@ -31,6 +33,9 @@ DOCUMENT_TEXT_TAGS = ("value", "string", "base64")
 XML_HEADER = "<?xml version='1.0'?>\n"
 # A tag with nothing that could hide a '>' (no attribute, no quote).
 SIMPLE_TAG = re.compile(rb"</?[A-Za-z_][A-Za-z0-9_.:-]*[ \t\r\n]*>\Z")
+# What a document argument's text is, sent as xmlrpc.client sends it.
+BASE64_LINES = (b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                b"0123456789+/=\n")
 # Markup without its '>' waits for more bytes up to this size, then goes to
 # expat as it is (which will say what is wrong with it).
 MARKUP_WAIT_LIMIT = 1 << 16
@@ -107,13 +112,21 @@ class StreamingUnmarshaller(xmlrpc.client.Unmarshaller):
         self._value = 0
 
     @property
-    def spooling_text(self):
-        return self._writer is not None
+    def takes_raw_text(self):
+        """True while the text of a document argument is being read."""
+        return self._candidate is not None
 
     def raw_text(self, data):
-        """Text of the element being spooled, read from the body: taken when
-        it is base64 lines (its number of line breaks is returned), else
-        left to expat (None)."""
+        """Text of a document argument, read from the body (bytes): taken
+        when it is base64 lines (its number of line breaks is returned),
+        else left to expat (None).  Below the threshold, kept as the text
+        expat would report (base64 lines hold nothing expat changes or
+        refuses); past it, decoded into the spool."""
+        if self._writer is None:
+            if data.translate(None, BASE64_LINES):
+                return None
+            self.data(data.decode("ascii"))
+            return data.count(b"\n")
         return self._writer.feed_lines(data)
 
     def _abandon_writer(self):
@@ -163,14 +176,15 @@ def parse_request(stream, length, document_positions, spooling=None):
 
 
 class RequestParser:
-    """Feeds the body to expat, except the text of a document being spooled.
+    """Feeds the body to expat, except the text of a document argument.
 
     Expat costs most of the CPU of a big request, scanning megabytes of
     base64 it only hands back.  So the body is cut at markup boundaries and
-    a piece of text made of base64 lines, in a document being spooled, goes
-    straight to the spool writer, expat getting only its line breaks and
-    trailing blanks: it still checks every tag, and its error messages keep
-    their line and column numbers.  Only where expat is known to sit in
+    a piece of text made of base64 lines, in a document argument, goes
+    straight to the unmarshaller (to the spool writer past the threshold),
+    expat counting only its line breaks and trailing blanks, unreported:
+    it still checks every tag, and its error messages keep their line and
+    column numbers.  Only where expat is known to sit in
     element content: just after a simple tag it reported, or after text
     without entity, carriage return or non-ASCII byte; anything else
     (comments, CDATA, attributes, entities, other characters) goes through
@@ -231,15 +245,20 @@ class RequestParser:
             SIMPLE_TAG.match(piece) is not None
 
     def _text(self, piece):
-        if self.in_content and self.target.spooling_text:
-            # Text expat still holds must reach the writer first.
-            self.parser.buffer_text = False
-            self.parser.buffer_text = True
-            line_breaks = self.target.raw_text(piece)
-            if line_breaks is not None:
-                self._parse(b"\n" * line_breaks + b" " * (
-                    len(piece) - 1 - piece.rfind(b"\n")))
-                return
+        if self.in_content and self.target.takes_raw_text:
+            # Without a handler, expat reports no text: changing it hands
+            # what expat holds to the target first, in order.
+            self.parser.CharacterDataHandler = None
+            try:
+                line_breaks = self.target.raw_text(piece)
+                if line_breaks is not None:
+                    # Expat only counts its lines and columns, for its
+                    # error messages: the target has the text already.
+                    self._parse(b"\n" * line_breaks + b" " * (
+                        len(piece) - 1 - piece.rfind(b"\n")))
+                    return
+            finally:
+                self.parser.CharacterDataHandler = self.target.data
         self._parse(piece)
         # An entity, a carriage return or a character cut in two may be
         # pending in expat: it is then not known to sit in content.

@@ -17,7 +17,8 @@ from pathlib import Path
 import psutil
 
 from cloudooo.cluster import haproxy_server_states
-from tests.server import CLOUDOOO, free_port_range, registry_from_sample
+from tests.server import (CLOUDOOO, free_port_range, office_pids_among,
+                          write_config)
 
 START_TIMEOUT = 180
 STOP_TIMEOUT = 90
@@ -83,15 +84,7 @@ class ClusterProcess:
                 for number in range(1, self.server_count + 1)]
 
     def _write_config(self):
-        lines = ["[app:main]", "use = egg:cloudooo"]
-        for key, value in self.settings.items():
-            lines.append("%s = %s" % (key, value))
-        lines.append("mimetype_registry =")
-        lines.extend("  " + rule for rule in registry_from_sample())
-        lines += ["", "[server:main]", "use = egg:waitress#main",
-                  "host = 127.0.0.1", "port = %d" % self.port,
-                  "threads = 8", ""]
-        self.config_path.write_text("\n".join(lines))
+        write_config(self.config_path, self.settings, self.port, threads=8)
 
     def start(self, attempts=3):
         for attempt in range(attempts):
@@ -190,20 +183,12 @@ class ClusterProcess:
 
     def office_pids(self, name):
         """Live soffice.bin of one server."""
-        pids = []
         try:
             children = psutil.Process(self.server_pid(name)).children(
                 recursive=True)
         except (psutil.NoSuchProcess, OSError, ValueError):
             return []
-        for child in children:
-            try:
-                if child.name() == "soffice.bin" and \
-                        child.status() != psutil.STATUS_ZOMBIE:
-                    pids.append(child.pid)
-            except psutil.NoSuchProcess:
-                pass
-        return pids
+        return office_pids_among(children)
 
     def stop(self, signum=signal.SIGTERM, timeout=STOP_TIMEOUT):
         """Signal the cluster; return (exit code, processes below it that

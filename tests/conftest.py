@@ -1,6 +1,7 @@
 """Shared fixtures: a real server (LibreOffice included) and the corpus."""
 
 import http.server
+import os
 import threading
 from pathlib import Path
 
@@ -80,3 +81,11 @@ def spy_http_server():
     yield "http://127.0.0.1:%d/spy.png" % httpd.server_address[1], hits
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture
+def no_request_files_left(server):
+    """After the test, the shared server's tmp/ is empty: every request
+    removed its files, failed ones too."""
+    yield
+    assert os.listdir(server.tmp_path) == [], "request files left behind"

@@ -18,7 +18,10 @@ from pathlib import Path
 import psutil
 
 PROJECT = Path(__file__).resolve().parents[1]
-CLOUDOOO = str(Path(sys.executable).with_name("cloudooo"))
+BIN = Path(sys.executable).parent
+CLOUDOOO = str(BIN / "cloudooo")
+PSERVE = str(BIN / "pserve")
+PASTER = str(BIN / "paster")
 SAMPLE_CONF = PROJECT / "cloudooo" / "sample" / "sample.conf"
 START_TIMEOUT = 90
 
@@ -63,6 +66,48 @@ def registry_from_sample():
             elif line.strip() and not line.startswith("#"):
                 break
     return lines
+
+
+def processes_mentioning(path):
+    """Live processes whose command line names ``path``: what a test's
+    servers started under its tmp_path and left behind."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if str(path) in " ".join(process.info["cmdline"] or []) and \
+                    process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process)
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+def office_pids_among(processes):
+    """The live soffice.bin among ``processes`` (a zombie is not an
+    office), sorted."""
+    pids = []
+    for process in processes:
+        try:
+            if process.name() == "soffice.bin" and \
+                    process.status() != psutil.STATUS_ZOMBIE:
+                pids.append(process.pid)
+        except psutil.NoSuchProcess:
+            pass
+    return sorted(pids)
+
+
+def write_config(path, settings, port, **server_options):
+    """A config as operators write one: ``settings`` and the sample's
+    registry in [app:main], waitress on 127.0.0.1:``port``."""
+    lines = ["[app:main]", "use = egg:cloudooo"]
+    for key, value in settings.items():
+        lines.append("%s = %s" % (key, value))
+    lines.append("mimetype_registry =")
+    lines.extend("  " + rule for rule in registry_from_sample())
+    lines += ["", "[server:main]", "use = egg:waitress#main",
+              "host = 127.0.0.1", "port = %d" % port]
+    lines += ["%s = %s" % item for item in server_options.items()]
+    Path(path).write_text("\n".join(lines + [""]))
 
 
 def b64(data):
@@ -110,20 +155,28 @@ class ServerProcess:
         return xmlrpc.client.ServerProxy(self.url, allow_none=True)
 
     def _write_config(self):
-        lines = ["[app:main]", "use = egg:cloudooo"]
-        for key, value in self.settings.items():
-            lines.append("%s = %s" % (key, value))
-        lines.append("mimetype_registry =")
-        lines.extend("  " + rule for rule in registry_from_sample())
-        lines += ["", "[server:main]", "use = egg:waitress#main",
-                  "host = 127.0.0.1", "port = %d" % self.port,
-                  "threads = 8", "recv_bytes = 262144", ""]
-        self.config_path.write_text("\n".join(lines))
+        write_config(self.config_path, self.settings, self.port,
+                     threads=8, recv_bytes=262144)
+
+    def serve_argv(self, *options):
+        """``cloudooo serve`` of this config, with its log and pid files."""
+        return [CLOUDOOO, "serve", str(self.config_path),
+                "--log-file", str(self.log_path),
+                "--pid-file", str(self.pid_path)] + list(options)
+
+    def launch(self, argv, env=None):
+        """Run ``argv``, a command serving this config in the foreground,
+        as this server's process, its output appended to the log; not
+        waited for (see wait_ready)."""
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(argv, stdout=log,
+                                            stderr=subprocess.STDOUT,
+                                            env=env)
+        self.pid = self.process.pid
+        return self
 
     def start(self, daemon=False):
-        argv = [CLOUDOOO, "serve", str(self.config_path),
-                "--log-file", str(self.log_path),
-                "--pid-file", str(self.pid_path)]
+        argv = self.serve_argv()
         if daemon:
             argv.append("--daemon")
             # returns once the server serves (or failed to start)
@@ -134,8 +187,7 @@ class ServerProcess:
                 time.sleep(0.1)
             self.pid = int(self.pid_path.read_text())
         else:
-            self.process = subprocess.Popen(argv)
-            self.pid = self.process.pid
+            self.launch(argv)
         self.wait_ready()
         return self
 
@@ -167,16 +219,7 @@ class ServerProcess:
             return []
 
     def office_pids(self):
-        """Live soffice.bin children (a zombie is not an office)."""
-        pids = []
-        for child in self.children():
-            try:
-                if child.name() == "soffice.bin" and \
-                        child.status() != psutil.STATUS_ZOMBIE:
-                    pids.append(child.pid)
-            except psutil.NoSuchProcess:
-                pass
-        return sorted(pids)
+        return office_pids_among(self.children())
 
     def zombies(self):
         found = []

@@ -36,10 +36,8 @@ def docx(server, odt):
     return convert(server.proxy(), odt, "odt", "docx")
 
 
-@pytest.fixture(autouse=True)
-def no_leftovers(server):
-    yield
-    assert os.listdir(server.tmp_path) == [], "request files left behind"
+# No request leaves a file in the server's tmp/ (conftest.py).
+pytestmark = pytest.mark.usefixtures("no_request_files_left")
 
 
 def assert_fault(call, code=None, text=""):

@@ -1,21 +1,17 @@
-"""How operators start and stop the server: cloudooo serve, pserve."""
+"""cloudooo serve in the foreground, and what start-up does to the process."""
 
 import logging
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import psutil
-import pytest
 
 from cloudooo import cli
 from cloudooo.app import GIL_SWITCH_INTERVAL_SECONDS, build_app
 from cloudooo.settings import Settings
-from tests import documents
-from tests.server import ServerProcess, b64, server_with_failing_office, unb64
-
-PSERVE = Path(sys.executable).with_name("pserve")
+from tests.server import (ServerProcess, processes_mentioning,
+                          server_with_failing_office)
 
 
 def test_foreground_sighup_stops_everything(make_server):
@@ -37,25 +33,6 @@ def test_bad_configuration_is_refused_with_the_key(tmp_path):
     assert "limit_memory_usd" in result.stderr
 
 
-@pytest.mark.skipif(not PSERVE.exists(), reason="pserve not installed")
-def test_pserve_serves_and_stops_soffice(tmp_path):
-    server = ServerProcess(tmp_path, office_pool_size=1)
-    server.process = subprocess.Popen(
-        [str(PSERVE), str(server.config_path)],
-        stdout=open(server.log_path, "wb"), stderr=subprocess.STDOUT)
-    server.pid = server.process.pid
-    try:
-        server.wait_ready()
-        pdf = unb64(server.proxy().convertFile(b64(documents.fodt()), "fodt",
-                                               "pdf"))
-        assert pdf.startswith(b"%PDF-")
-        [office_pid] = server.office_pids()
-    finally:
-        survivors = server.stop(signal.SIGTERM)
-    assert survivors == []
-    assert not psutil.pid_exists(office_pid)
-
-
 def test_office_that_cannot_start_stops_the_server_clearly(tmp_path):
     server = server_with_failing_office(tmp_path)
     result = subprocess.run(
@@ -64,9 +41,7 @@ def test_office_that_cannot_start_stops_the_server_clearly(tmp_path):
         timeout=120)
     assert result.returncode != 0
     assert "no LibreOffice instance could start" in result.stderr
-    leftovers = [process for process in psutil.process_iter(["cmdline"])
-                 if str(tmp_path) in " ".join(process.info["cmdline"] or [])]
-    assert leftovers == []
+    assert processes_mentioning(tmp_path) == []
 
 
 def process_wide_state():

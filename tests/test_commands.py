@@ -6,19 +6,17 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import psutil
 import pytest
 
 from cloudooo.ops import control
+from tests import documents
 from tests.ops_helpers import get, only_registry, wait_for
-from tests.server import PROJECT, ServerProcess, server_with_failing_office
+from tests.server import (CLOUDOOO, PASTER, PROJECT, PSERVE, ServerProcess,
+                          b64, office_pids_among, processes_mentioning,
+                          server_with_failing_office, unb64)
 
-BIN = Path(sys.executable).parent
-PSERVE = str(BIN / "pserve")
-PASTER = str(BIN / "paster")
-CLOUDOOO = str(BIN / "cloudooo")
 COMMAND_TIMEOUT = 180
 
 
@@ -72,13 +70,7 @@ def assert_all_gone(processes):
 
 
 def office_count(processes):
-    count = 0
-    for process in processes:
-        try:
-            count += process.name() == "soffice.bin"
-        except psutil.NoSuchProcess:
-            pass
-    return count
+    return len(office_pids_among(processes))
 
 
 def test_pserve_daemon_status_stop_with_classic_defaults(tmp_path):
@@ -125,16 +117,16 @@ def test_pserve_start_stop_subcommands_with_named_files(tmp_path):
     assert "cloudooo ready: handlers ffmpeg" in log_file.read_text()
 
 
-def test_pserve_foreground_sigterm_stops_soffice(tmp_path):
+def test_pserve_foreground_converts_and_sigterm_stops_soffice(tmp_path):
     server = ServerProcess(tmp_path, office_pool_size=1)
-    server.process = subprocess.Popen(
-        [PSERVE, str(server.config_path)],
-        stdout=open(server.log_path, "wb"), stderr=subprocess.STDOUT)
-    server.pid = server.process.pid
+    server.launch([PSERVE, str(server.config_path)])
     try:
         server.wait_ready()
         processes = family(server.pid)
         assert office_count(processes) == 1
+        pdf = unb64(server.proxy().convertFile(b64(documents.fodt()), "fodt",
+                                               "pdf"))
+        assert pdf.startswith(b"%PDF-")
     finally:
         survivors = server.stop(signal.SIGTERM)
     assert survivors == []
@@ -227,6 +219,7 @@ def test_configuration_errors_come_before_detaching(tmp_path, command,
     assert result.returncode != 0
     assert expected in result.stderr
     assert not server.pid_path.exists()
+    assert processes_mentioning(tmp_path) == []
 
 
 def test_port_in_use_is_reported_before_detaching(tmp_path):
@@ -252,9 +245,7 @@ def test_office_start_failure_reaches_the_terminal_of_daemon(tmp_path):
                   "--log-file", str(server.log_path)])
     assert result.returncode == 1
     assert "no LibreOffice instance could start" in result.stderr
-    leftovers = [process for process in psutil.process_iter(["cmdline"])
-                 if str(tmp_path) in " ".join(process.info["cmdline"] or [])]
-    assert_all_gone(leftovers)
+    assert_all_gone(processes_mentioning(tmp_path))
 
 
 def test_setup_py_shim_reads_pyproject():
@@ -290,3 +281,20 @@ def test_missing_tools_are_named_before_detaching(tmp_path):
     assert "ffmpeg not found in PATH" in result.stderr
     assert "pdftotext not found in PATH" in result.stderr
     assert not server.pid_path.exists()
+
+
+@pytest.mark.parametrize("command", ["cloudooo", "pserve"])
+def test_middleware_is_refused_rather_than_left_out(tmp_path, command):
+    """The commands build the app from its settings: a filter-with would
+    be dropped silently, so it is refused before detaching."""
+    server = ServerProcess(tmp_path)
+    server.config_path.write_text(server.config_path.read_text().replace(
+        "use = egg:cloudooo\n", "use = egg:cloudooo\nfilter-with = log\n")
+        + "\n[filter:log]\nuse = egg:Paste#translogger\n")
+    argv = [CLOUDOOO, "serve"] if command == "cloudooo" else [PSERVE]
+    result = run(argv + [str(server.config_path), "--daemon", "--pid-file",
+                         str(server.pid_path)], cwd=tmp_path)
+    assert result.returncode != 0
+    assert "no filter-with, no pipeline" in result.stderr
+    assert not server.pid_path.exists()
+    assert processes_mentioning(tmp_path) == []

@@ -2,7 +2,6 @@
 format, HTML output naming, Impress pages per slide, legacy 402 messages."""
 
 import io
-import os
 import struct
 import zipfile
 
@@ -69,10 +68,8 @@ def deck(server):
     return convert(server.proxy(), fodp, "fodp", "odp")
 
 
-@pytest.fixture(autouse=True)
-def no_leftovers(server):
-    yield
-    assert os.listdir(server.tmp_path) == [], "request files left behind"
+# No request leaves a file in the server's tmp/ (conftest.py).
+pytestmark = pytest.mark.usefixtures("no_request_files_left")
 
 
 # -- §3 HTML as a base format -----------------------------------------------

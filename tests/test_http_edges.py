@@ -11,7 +11,6 @@ import io
 import os
 import shutil
 import socket
-import subprocess
 import urllib.request
 import xmlrpc.client
 import zipfile
@@ -22,7 +21,7 @@ from cloudooo.ops.endpoints import OpsApplication
 from cloudooo.xmlrpc import PUBLISHED_METHODS, Dispatcher
 from tests import media_fixtures
 from tests.ops_helpers import only_registry, wait_for
-from tests.server import CLOUDOOO, ServerProcess, b64, free_port, unb64
+from tests.server import ServerProcess, b64, free_port, unb64
 
 FFMPEG_ONLY = ["video/* * ffmpeg", "audio/* * ffmpeg",
                "application/ogg * ffmpeg"]
@@ -145,12 +144,7 @@ def test_env_path_reaches_the_tools(tmp_path):
         "env-PATH": str(tools),
         "sandbox_read_only_paths": "%s %s" % (tools, server_path)}),
         FFMPEG_ONLY)
-    argv = [CLOUDOOO, "serve", str(server.config_path),
-            "--log-file", str(server.log_path),
-            "--pid-file", str(server.pid_path)]
-    server.process = subprocess.Popen(
-        argv, env=dict(os.environ, PATH=server_path))
-    server.pid = server.process.pid
+    server.launch(server.serve_argv(), env=dict(os.environ, PATH=server_path))
     try:
         server.wait_ready()
         webm = unb64(server.proxy().convertFile(
@@ -178,12 +172,8 @@ def test_serve_host_and_port_override_the_config(tmp_path):
     said."""
     server = only_registry(ServerProcess(tmp_path), FFMPEG_ONLY)
     configured_port, chosen_port = server.port, free_port()
-    server.process = subprocess.Popen(
-        [CLOUDOOO, "serve", str(server.config_path),
-         "--host", "127.0.0.2", "--port", str(chosen_port),
-         "--log-file", str(server.log_path),
-         "--pid-file", str(server.pid_path)])
-    server.pid = server.process.pid
+    server.launch(server.serve_argv("--host", "127.0.0.2",
+                                    "--port", str(chosen_port)))
     try:
         wait_for(lambda: server.process.poll() is not None or
                  answers("127.0.0.2", chosen_port),
@@ -199,7 +189,7 @@ def test_serve_host_and_port_override_the_config(tmp_path):
         assert server.stop() == []
 
 
-# -- what is published ----------------------------------------------------------
+# -- what is published -----------------------------------------------------
 
 SYSTEM_METHODS = ["system.listMethods", "system.methodHelp",
                   "system.methodSignature", "system.multicall"]

@@ -13,10 +13,8 @@ def convert(proxy, data, source, destination):
     return unb64(proxy.convertFile(b64(data), source, destination))
 
 
-@pytest.fixture(autouse=True)
-def no_leftovers(server):
-    yield
-    assert os.listdir(server.tmp_path) == []
+# No request leaves a file in the server's tmp/ (conftest.py).
+pytestmark = pytest.mark.usefixtures("no_request_files_left")
 
 
 def test_video_conversions_are_probed(proxy):

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from cloudooo.errors import ConfigurationError
-from cloudooo.settings import SETTINGS_BY_NAME, Settings
+from cloudooo.ops.preflight import check_settings
+from cloudooo.settings import HANDLER_NAMES, SETTINGS_BY_NAME, Settings
 
 
 def test_defaults_and_conversions(tmp_path):
@@ -43,6 +44,18 @@ def test_mistakes_name_the_key(tmp_path, key, value, words):
     assert words in str(caught.value)
 
 
+def test_imagemagick_sizes_are_read_with_the_settings(tmp_path):
+    """Refused with the other mistakes, before any handler exists; kept
+    as written for ImageMagick."""
+    with pytest.raises(ConfigurationError) as caught:
+        Settings(working_path=str(tmp_path), imagemagick_area_limit="lots")
+    assert str(caught.value).startswith("imagemagick_area_limit: cannot "
+                                        "read 'lots'")
+    settings = Settings(working_path=str(tmp_path),
+                        imagemagick_memory_limit=" 1GiB ")
+    assert settings.imagemagick_memory_limit == "1GiB"
+
+
 def test_working_path_is_required():
     with pytest.raises(ConfigurationError, match="working_path"):
         Settings()
@@ -63,15 +76,14 @@ def test_misspelt_handler_in_registry_names_it(tmp_path):
 
 def test_handler_names_are_the_handler_classes(tmp_path):
     from cloudooo.app import HANDLER_CLASSES
-    from cloudooo.settings import HANDLER_NAMES
     assert sorted(cls.name for cls in HANDLER_CLASSES) == \
         sorted(HANDLER_NAMES)
 
 
-def test_a_configuration_file_must_route_something(tmp_path):
-    with pytest.raises(ConfigurationError, match="mimetype_registry: no "
-                       "rules"):
-        Settings.from_config({}, {"working_path": str(tmp_path)})
+def test_a_server_must_route_something(tmp_path):
+    settings = Settings.from_config({}, {"working_path": str(tmp_path)})
+    assert check_settings(settings) == [
+        "mimetype_registry: no rules; nothing could be converted"]
 
 
 def test_routed_handler_names_in_rule_order(tmp_path):
@@ -109,3 +121,9 @@ def test_keys_the_readme_names_are_in_the_sample_conf():
     settings_named = named & set(SETTINGS_BY_NAME)
     assert len(settings_named) > 20  # the pattern still finds them
     assert sorted(settings_named - keys_of_sample_conf()) == []
+
+
+def test_sample_conf_loads_as_it_is():
+    from cloudooo.ops.preflight import load_settings
+    settings = load_settings(str(SAMPLE_CONF))
+    assert sorted(settings.routed_handler_names) == sorted(HANDLER_NAMES)

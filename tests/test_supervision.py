@@ -8,6 +8,7 @@ request files left.
 import concurrent.futures
 import os
 import re
+import shutil
 import signal
 import time
 import xmlrpc.client
@@ -137,8 +138,13 @@ def test_request_limit_recycles_under_load(make_server):
         results = list(executor.map(one, range(requests), timeout=600))
     assert results == [True] * requests
     # the whole log: log() is its tail, and each request adds a line
-    recycles = server.log_path.read_text().count("served 20 requests")
-    assert recycles >= requests // 20 - 2
+    served = [int(count) for count in re.findall(
+        r"served (\d+) requests \(limit_number_request",
+        server.log_path.read_text())]
+    assert len(served) >= requests // 22 - 2
+    # 20 give or take 10%, drawn at each start: not all the same.
+    assert set(served) <= set(range(18, 23))
+    assert len(set(served)) > 1
     assert_whole(server, 2)
 
 
@@ -228,6 +234,32 @@ def test_idle_instances_sleep_and_wake_on_demand(make_server):
     assert convert(server.proxy(), small_document(1)).startswith(PDF_MAGIC)
     assert "starting on demand" in server.log()
     assert len(server.office_pids()) == 1
+
+
+def test_a_failed_start_on_demand_is_a_busy_fault_then_heals(make_server):
+    """A sleeping instance that cannot start again (here its folder is a
+    file: an OSError) answers as when no instance is free, Fault 7, not
+    Fault 1; it is retried in the background and serves once it can."""
+    server = make_server(office_pool_size=1, time_before_sleep=1,
+                         monitor_interval=0.5, queue_timeout=3)
+    assert convert(server.proxy(), small_document()).startswith(PDF_MAGIC)
+    wait_for(lambda: server.office_pids() == [], 15, "idle soffice stopped")
+    instance = os.path.join(server.settings["working_path"], "instances",
+                            "office-0")
+    shutil.rmtree(instance)
+    with open(instance, "w") as stream:
+        stream.write("in the way")
+    starts = server.log_path.read_text().count(" started: soffice pid")
+    with pytest.raises(xmlrpc.client.Fault) as caught:
+        convert(server.proxy(), small_document(1))
+    assert caught.value.faultCode == 7, caught.value.faultString
+    assert "queue_timeout" in caught.value.faultString
+    assert "failed to start for a request" in server.log()
+    os.unlink(instance)
+    wait_for(lambda: server.log_path.read_text().count(
+        " started: soffice pid") > starts, 30, "instance restarted")
+    assert convert(server.proxy(), small_document(2)).startswith(PDF_MAGIC)
+    assert os.listdir(server.tmp_path) == []
 
 
 def test_orphan_of_a_killed_server_is_terminated_at_start(make_server,

@@ -1,11 +1,13 @@
 """The stall watch on its own: readings and clock passed in, and the CPU
 reading of real processes."""
 
+import collections
 import subprocess
 import sys
 import time
 
-from cloudooo.handler.ooo.watchdog import (STALL_CPU_FRACTION, StallWatch,
+from cloudooo.handler.ooo.watchdog import (STALL_CPU_FRACTION,
+                                           ProcessTreeCpu, StallWatch,
                                            process_tree_cpu_seconds)
 
 
@@ -63,6 +65,52 @@ def test_a_lazy_watch_reads_nothing_before_its_first_sample():
         assert watch.sample() is None
     timeline.advance(1, 0.0)
     assert watch.sample() == 0.0  # a whole window after the first sample
+
+
+class FakeProcess:
+    """What ProcessTreeCpu reads of a process: its CPU times."""
+
+    def __init__(self, cpu):
+        self.cpu = cpu
+
+    def cpu_times(self):
+        return collections.namedtuple("times", "user system")(self.cpu, 0.0)
+
+
+def tree_reader(timeline, tree):
+    listings = []
+
+    def list_processes(pids):
+        listings.append(timeline.now)
+        return list(tree)
+
+    reader = ProcessTreeCpu((1, 2), clock=lambda: timeline.now,
+                            list_processes=list_processes)
+    return reader, listings
+
+
+def test_tree_listed_again_only_when_its_known_processes_seem_idle():
+    timeline = Timeline()
+    office = FakeProcess(1.0)
+    tree = [office]
+    reader, listings = tree_reader(timeline, tree)
+    assert reader() == 1.0 and len(listings) == 1
+    for _second in range(5):
+        timeline.advance(1, 0.0)
+        office.cpu += 0.5  # busy: the known processes are read, no listing
+        assert reader() == office.cpu
+    assert len(listings) == 1
+    # soffice waits while a child it started works: the reading seems idle,
+    # so the tree is listed again and the child's work counts.
+    child = FakeProcess(2.0)
+    tree.append(child)
+    timeline.advance(1, 0.0)
+    assert reader() == office.cpu + 2.0
+    assert len(listings) == 2
+    # Idle for real: listed at every reading, each one exact.
+    timeline.advance(1, 0.0)
+    assert reader() == office.cpu + 2.0
+    assert len(listings) == 3
 
 
 def test_a_busy_process_never_stalls():

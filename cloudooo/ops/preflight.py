@@ -16,13 +16,23 @@ from cloudooo.settings import Settings
 
 
 def load_settings(config_path, variables=None, app_name="main"):
-    """The app's Settings as PasteDeploy hands them to the factory."""
-    from paste.deploy import appconfig
+    """The app's Settings as PasteDeploy hands them to the factory.
+
+    Only of a plain ``[app:NAME]``: ``cloudooo serve`` and ``pserve``
+    build the application from these settings, so WSGI middleware
+    (``filter-with``, a pipeline) would be left out without a word."""
+    from paste.deploy.loadwsgi import APP, loadcontext
     try:
-        context = appconfig("config:" + os.path.abspath(config_path),
-                            name=app_name, global_conf=variables or {})
+        context = loadcontext(APP, "config:" + os.path.abspath(config_path),
+                              name=app_name, global_conf=variables or {})
     except LookupError as error:
         raise ConfigurationError(str(error))
+    if context.object_type is not APP:
+        raise ConfigurationError(
+            "[app:%s] is a %s: cloudooo serve and pserve serve the "
+            "application alone (no filter-with, no pipeline); serve "
+            "middleware with paster serve or another WSGI server"
+            % (app_name, context.object_type.name))
     return Settings.from_config(context.global_conf, context.local_conf)
 
 
@@ -31,6 +41,10 @@ def check_settings(settings):
     messages, empty when all is well."""
     from cloudooo.app import HANDLER_CLASSES
     used = settings.routed_handler_names
+    if not used:
+        # (Settings alone may lack rules: a handler tested on its own, the
+        # cluster reading its servers' common keys.)
+        return ["mimetype_registry: no rules; nothing could be converted"]
     problems = []
     try:
         handlers = {cls.name: cls(settings) for cls in HANDLER_CLASSES

@@ -15,12 +15,14 @@ import subprocess
 import time
 
 from cloudooo.sandbox import Sandbox, limits_from_settings
-from cloudooo.handler.ooo.process import (WORKER_SCRIPT, OfficeProcess,
-                                          UnoWorkerProcess, WorkerLost,
-                                          WorkerTimeout,
+from cloudooo.handler.ooo.connection import WorkerConnection
+from cloudooo.handler.ooo.process import (WORKER_FILES, OfficeProcess,
+                                          UnoWorkerProcess,
                                           terminate_orphans_on_port)
+from cloudooo.handler.ooo.protocol import (OfficeDisposed, ReplyError,
+                                           WorkerLost, WorkerTimeout)
 from cloudooo.handler.ooo.watchdog import (SAMPLE_SECONDS, StallWatch,
-                                           process_tree_cpu_seconds)
+                                           ProcessTreeCpu)
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +76,9 @@ class OfficeEntry:
                                        settings.application_hostname,
                                        self.port, env, wrap=self._sandboxed,
                                        popen=popen)
+        self.connection = None
+        # Set by interrupt() (the server stopping): no start may finish.
+        self._interrupted = False
         self.state = STOPPED
         self.last_office_pid = None
         self.task_count = 0
@@ -91,11 +96,15 @@ class OfficeEntry:
     def name(self):
         return "office-%d" % self.index
 
+    @property
+    def office_pid(self):
+        return self.office.pid
+
     def _sandboxed(self, argv):
         """The worker's argv in this instance's sandbox: soffice shares it."""
         return self.sandbox.wrap(
             argv, writable=[self.profile_path, self.requests_path],
-            private_tmp=self.tmp_path, read_only=[WORKER_SCRIPT],
+            private_tmp=self.tmp_path, read_only=list(WORKER_FILES),
             limits=limits_from_settings(
                 self.settings, self.settings.sandbox_office_memory_limit))
 
@@ -114,15 +123,28 @@ class OfficeEntry:
         shutil.rmtree(self.instance_path, ignore_errors=True)
 
     def start(self):
-        """Start soffice and the worker; raise WorkerLost on failure."""
+        """Start soffice and the worker; raise WorkerLost (or OSError) on
+        failure, with nothing left running."""
+        if self._interrupted:
+            raise WorkerLost("not started: the server is stopping")
         # A fresh /tmp each start: what a killed soffice left goes.
         shutil.rmtree(self.tmp_path, ignore_errors=True)
         os.makedirs(self.tmp_path)
         os.makedirs(self.requests_path, exist_ok=True)
         self.office.start()
+        connect_timeout = self.settings.office_start_timeout
         try:
-            self.worker.start(self.settings.office_start_timeout, self.office)
-        except WorkerLost:
+            popen = self.worker.start(connect_timeout, self.office.argv())
+            if self._interrupted:
+                # interrupt() came before there was a worker to kill.
+                raise WorkerLost("interrupted while starting: the server "
+                                 "is stopping")
+            self.connection = WorkerConnection(popen)
+            # Twice: the worker's clock starts again after the profile is
+            # made.
+            self.connection.wait_ready(2 * connect_timeout + 5)
+            self.office.attach(popen.pid)
+        except BaseException:
             self._kill_processes()
             self._set_state(BROKEN, "start failed")
             raise
@@ -136,14 +158,18 @@ class OfficeEntry:
     def stop(self):
         """Graceful stop: the worker asks soffice to quit through UNO and
         waits for it, then exits; soffice is killed if still there."""
+        if self.connection is not None:
+            self.connection.close()
         self.worker.stop(grace=WORKER_STOP_GRACE_SECONDS)
         self.office.stop(grace=0.5)
         shutil.rmtree(self.tmp_path, ignore_errors=True)
         self._set_state(STOPPED)
 
     def interrupt(self):
-        """Kill the processes under a running task, from another thread
-        (server stopping): the task ends as after a crash."""
+        """Kill the processes under a running task or start, from another
+        thread (server stopping): the task ends as after a crash, a start
+        fails; no later start succeeds."""
+        self._interrupted = True
         self.worker.interrupt()
         self.office.interrupt()
 
@@ -208,27 +234,25 @@ class OfficeEntry:
             return False
         return self.rss_bytes() > self.settings.limit_memory_used * 1024 ** 2
 
-    def over_request_limit(self):
-        limit = self.settings.limit_number_request
-        return bool(limit) and self.task_count >= limit
-
     def idle_too_long(self):
         limit = self.settings.time_before_sleep
         return (bool(limit) and self.state == READY
                 and time.monotonic() - self.last_used > limit)
 
     def run(self, request, timeout):
-        """Send one task to the worker; return the reply dict.
+        """Send one task to the worker; return its result.
 
         Raises OfficeStalled after ``timeout`` seconds or when soffice stops
         using the CPU for ``stall_seconds``, and OfficeCrashed when soffice
         or the bridge died; in every case the processes are already killed
-        and the entry is BROKEN until recovered.
+        and the entry is BROKEN until recovered.  A task that failed with
+        soffice alive raises its protocol.ReplyError (the document's
+        fault, or LibreOffice's).
         """
         self.task_count += 1
         self.last_used = time.monotonic()
         try:
-            reply = self._call_watched(request, timeout)
+            return self._call_watched(request, timeout)
         except _TaskStalled as stall:
             pid = self.office.pid
             self._kill_processes()
@@ -251,18 +275,18 @@ class OfficeEntry:
         except WorkerLost as error:
             self._crashed(request, "worker lost")
             raise OfficeCrashed(str(error))
-        finally:
-            self.last_used = time.monotonic()
-        if not reply.get("ok") and reply.get("kind") == "disposed":
+        except OfficeDisposed as error:
             self._crashed(request, "disposed")
-            raise OfficeCrashed(reply.get("message", "connection lost"))
-        if not reply.get("ok") and not self.office.is_running():
+            raise OfficeCrashed(str(error))
+        except ReplyError as error:
+            if self.office.is_running():
+                raise
             # The document was not to blame: soffice died under it (the
             # worker's own check may have come a moment too early).
             self._crashed(request, "soffice died")
-            raise OfficeCrashed("soffice exited while working: %s"
-                                % reply.get("message", ""))
-        return reply
+            raise OfficeCrashed("soffice exited while working: %s" % error)
+        finally:
+            self.last_used = time.monotonic()
 
     def _crashed(self, request, why):
         """Kill what is left, and forget the lock files of the document and
@@ -276,23 +300,25 @@ class OfficeEntry:
             remove_lock_files(path)
 
     def _call_watched(self, request, timeout):
-        """The worker's reply, watching soffice's CPU while waiting:
+        """The task's result, watching soffice's CPU while waiting:
         _TaskStalled when it stops working, WorkerTimeout after
         ``timeout``."""
-        self.worker.send(request)
+        self.connection.send(request)
         stall_seconds = self.settings.stall_seconds
         if not stall_seconds or stall_seconds >= timeout:
-            return self.worker.receive(timeout)
+            return self.connection.receive(timeout)
         deadline = time.monotonic() + timeout
         # Not read before the first sample: most tasks end sooner.
-        watch = StallWatch(lambda: process_tree_cpu_seconds(
-            (self.office.pid, self.worker.pid)), stall_seconds, lazy=True)
+        watch = StallWatch(ProcessTreeCpu((self.office.pid,
+                                           self.worker.pid)),
+                           stall_seconds, lazy=True)
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise WorkerTimeout("no answer within %.1f s" % timeout)
             try:
-                return self.worker.receive(min(remaining, SAMPLE_SECONDS))
+                return self.connection.receive(min(remaining,
+                                                   SAMPLE_SECONDS))
             except WorkerTimeout:
                 used = watch.sample()
                 if used is not None:

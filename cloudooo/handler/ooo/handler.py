@@ -8,7 +8,6 @@ removed afterwards whatever happened.
 """
 
 import csv
-import functools
 import io
 import logging
 import os
@@ -27,10 +26,11 @@ from cloudooo.handler.ooo.sniff import (HEAD_SIZE, OFFICE_KINDS, sniff_bytes,
 from cloudooo.handler.ooo import filters, linkcheck
 from cloudooo.handler.ooo import options as export_options
 from cloudooo.handler.ooo import protected
+from cloudooo.handler.ooo import protocol
 from cloudooo.handler.ooo.backgrounds import (
     enlarge_tiny_backgrounds, enlarge_tiny_backgrounds_in_folder)
 from cloudooo.handler.ooo.filters import FilterCatalogue, file_extension
-from cloudooo.handler.ooo.pool import OfficePool, Quarantine
+from cloudooo.handler.ooo.pool import OfficePool
 from cloudooo.handler.ooo.process import find_uno_python
 from cloudooo.handler.pdf.protection import readable_pdf
 from cloudooo.util import child_environment, temporary_directory
@@ -45,9 +45,14 @@ HTML_EXTENSIONS = ("html", "htm", "xhtml")
 # takes the first zip member ending in "html" as the page, and for a
 # presentation requires "impr" in its name (upstream's naming).
 HTML_PAGE_NAME = "document.impr.html"
-REPLY_ERRORS = {"load": ConversionError, "unsupported": UnsupportedFormat,
-                "error": ConversionError, "password": PasswordRequired,
-                "invalid": InvalidRequest}
+# What a task that failed in LibreOffice is to the client.
+CLIENT_ERROR_BY_REPLY_ERROR = {
+    protocol.LoadError: ConversionError,
+    protocol.UnsupportedExport: UnsupportedFormat,
+    protocol.PasswordFailure: PasswordRequired,
+    protocol.InvalidOption: InvalidRequest,
+    protocol.TaskError: ConversionError,
+}
 
 
 class OfficeHandler(Handler):
@@ -89,15 +94,16 @@ class OfficeHandler(Handler):
                                self.sandbox)
         try:
             self.pool.start()
-            reply = self.pool.run({"op": "catalogue"})
-            if not reply.get("ok"):
+            try:
+                catalogue = self.pool.run({"op": protocol.CATALOGUE})
+            except protocol.ReplyError as error:
                 raise RuntimeError("cannot read LibreOffice's filters: %s"
-                                   % reply.get("message"))
+                                   % error)
         except BaseException:
             self.stop()  # no soffice may outlive a failed start
             raise
         self.catalogue = FilterCatalogue(
-            reply["result"], self.settings.ooo_disable_filter_list,
+            catalogue, self.settings.ooo_disable_filter_list,
             self.settings.ooo_disable_filter_name_list)
         self._odf_targets = self.catalogue.odf_targets()
 
@@ -138,7 +144,7 @@ class OfficeHandler(Handler):
             os.mkdir(output_dir)
             output_path = os.path.join(
                 output_dir, output_file_name(destination_format))
-            self._run(dict(loading, op="convert", output=output_path,
+            self._run(dict(loading, op=protocol.CONVERT, output=output_path,
                            targets=targets, refresh=bool(refresh),
                            script=script or None), data, workdir)
             if not os.path.exists(output_path):
@@ -157,13 +163,13 @@ class OfficeHandler(Handler):
         with temporary_directory(self.settings.tmp_path) as workdir:
             request = dict(self._prepare_input(workdir, data, source_format,
                                                password),
-                           op="get_metadata")
+                           op=protocol.GET_METADATA)
             if base_document:
                 request["output"] = os.path.join(workdir, "base")
                 request["targets"] = self.catalogue.targets(
                     filters.HTML_BASE_EXTENSION) if html_page \
                     else self._odf_targets
-            metadata = self._run(request, data, workdir)["result"]
+            metadata = self._run(request, data, workdir)
             filter_name = metadata.pop("FilterName", "")
             service = metadata.pop("DocumentService", "")
             if html_page:
@@ -187,8 +193,9 @@ class OfficeHandler(Handler):
             loading = self._prepare_input(workdir, data, source_format)
             output_path = os.path.join(
                 workdir, "result." + file_extension(source_format))
-            self._run(dict(loading, op="set_metadata", output=output_path,
-                           metadata=metadata), data, workdir)
+            self._run(dict(loading, op=protocol.SET_METADATA,
+                           output=output_path, metadata=metadata),
+                      data, workdir)
             return self._output(output_path)
 
     def allowed_conversion_formats(self, source_mimetype):
@@ -219,12 +226,12 @@ class OfficeHandler(Handler):
 
     def _run(self, request, data, workdir):
         """Run a worker request about the document ``data`` whose files are
-        in the request's folder ``workdir``."""
-        reply = self.pool.run(request, lazy_digest(data), workdir)
-        if not reply.get("ok"):
-            error_class = REPLY_ERRORS.get(reply.get("kind"), ConversionError)
-            raise error_class(reply.get("message") or "conversion failed")
-        return reply
+        in the request's folder ``workdir``; return its result."""
+        try:
+            return self.pool.run(request, data, workdir)
+        except protocol.ReplyError as error:
+            raise CLIENT_ERROR_BY_REPLY_ERROR.get(
+                type(error), ConversionError)(str(error))
 
     def _prepare_input(self, workdir, data, source_format, password=None):
         """Write the input where LibreOffice will read it; return the part
@@ -285,17 +292,6 @@ class OfficeHandler(Handler):
             checked_path, budget, plain_text=load_options.get(
                 "FilterName", "").startswith("Text"))
         return {"input": path, "load_options": load_options}
-
-
-def lazy_digest(data):
-    """The document's sha256, computed only when the quarantine needs it
-    (a 20 MB document costs ~30 ms of hashing)."""
-    @functools.lru_cache(maxsize=1)
-    def digest():
-        if isinstance(data, SpooledDocument):
-            return data.sha256()
-        return Quarantine.digest(data)
-    return digest
 
 
 def check_signature(data, extension):

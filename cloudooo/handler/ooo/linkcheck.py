@@ -119,6 +119,11 @@ INSIDE_ODF_PACKAGE = re.compile(
 # once is most of the check's speed.  Bounded: names come from the document.
 _SPLIT_TAGS = {}
 MAX_CACHED_NAMES = 10000
+# XML attribute names (namespace resolved) found to be of no interest.
+_UNCHECKED_XML_NAMES = set()
+# A markup member up to this size (declared, which bounds what zipfile
+# inflates) is parsed without freeing its elements as it goes.
+KEPT_TREE_SIZE = 1024 * 1024
 # What browsers strip from URLs before reading them.
 URL_INVISIBLES = re.compile(r"[\t\n\r]")
 
@@ -175,10 +180,15 @@ def check_document(path, budget, plain_text=False):
     says LibreOffice will load the file with a text filter, so markup in it
     is only text.
     """
-    kind = sniff.sniff_file(path)
-    if kind in (sniff.ODF, sniff.OOXML, sniff.ZIP):
+    with open(path, "rb") as stream:
+        head = stream.read(sniff.HEAD_SIZE)
+    if sniff.is_zip(head):
+        # ODF, OOXML or another zip: checked alike, no need to tell which
+        # (which would read the zip's directory once more).
         check_package(path, budget)
-    elif kind == sniff.RTF:
+        return
+    kind = sniff.sniff_head(head)
+    if kind == sniff.RTF:
         with open(path, "rb") as stream:
             check_rtf(stream.read())
     elif kind in (sniff.OLE2, sniff.PDF) or plain_text:
@@ -260,7 +270,9 @@ def _read_member(package, info, hyperlinks, depth):
                 _scan_relationships(member, name, hyperlinks)
         elif sniff.is_markup(head):
             with package.open(info) as member:
-                scan_xml(member, name, hyperlinks.get(name))
+                # A small member's tree may stay whole while it is read.
+                scan_xml(member, name, hyperlinks.get(name),
+                         free=info.file_size > KEPT_TREE_SIZE)
             if name.lower().endswith(HTML_SUFFIXES) or \
                     b"<html" in head.lower():
                 with package.open(info) as member:
@@ -334,13 +346,15 @@ def _check_relationship(element, where, external):
 
 # -- XML ----------------------------------------------------------------------
 
-def scan_xml(stream, where, external_hyperlinks=None):
+def scan_xml(stream, where, external_hyperlinks=None, free=True):
     """Stream-parse XML (ODF, OOXML part, SVG with or without namespace,
     XHTML) and refuse what would be fetched.  ``external_hyperlinks`` maps
     the part's relationship Ids of external hyperlinks to their targets.
 
     Elements are checked at their end (attributes and text are complete
-    then; one event per element is half the cost of two), then freed.
+    then; one event per element is half the cost of two), then freed
+    unless ``free`` is false (a small document: freeing costs more than
+    the memory it saves).
     """
     field = _FieldInstruction(where)
     try:
@@ -361,7 +375,8 @@ def scan_xml(stream, where, external_hyperlinks=None):
                 field.add(element.text)
             elif local == "style" and element.text:
                 check_css(element.text, where)
-            _free(element)
+            if free:
+                _free(element)
     except etree.LxmlError:
         return  # not XML after all (HTML, text): other checks apply
     field.end()
@@ -370,12 +385,25 @@ def scan_xml(stream, where, external_hyperlinks=None):
 def _check_element(element, where, html=False, external_hyperlinks=None):
     """One element's attributes, for XML (namespaces resolved) and HTML
     (names as written, lowercased) alike."""
+    attributes = element.attrib
+    if html or external_hyperlinks:
+        names = attributes.keys()
+    else:
+        # Most attributes (style names, sizes...) are not looked at: skip
+        # them by name, without reading their values.
+        names = [name for name in attributes.keys()
+                 if name not in _UNCHECKED_XML_NAMES]
+        if not names:
+            return
     element_name = None
-    for name, value in element.attrib.items():
+    for name in names:
+        value = attributes[name]
         attribute_namespace, attribute = _split_tag(name.lower() if html
                                                     else name)
         if attribute not in CHECKED_ATTRIBUTES and not (
                 external_hyperlinks and value in external_hyperlinks):
+            if not html and len(_UNCHECKED_XML_NAMES) < MAX_CACHED_NAMES:
+                _UNCHECKED_XML_NAMES.add(name)
             continue  # most attributes: style names, sizes...
         if element_name is None:
             element_name = _split_tag(element.tag.lower() if html

@@ -3,69 +3,34 @@
 ``ChildProcess`` owns the start/stop mechanics of a child (its own session
 so a kill reaches its helpers, TERM then KILL after a grace period, reaping
 so no zombie stays).  ``UnoWorkerProcess`` is the one child the server
-starts per instance, inside the instance's sandbox, with a JSON-lines
-channel and a deadline on every call; the worker starts soffice.bin itself
-(and handles the first-start exit-81 dance).  ``OfficeProcess`` builds
+starts per instance, inside the instance's sandbox; what is said over its
+pipes is ``connection.py``'s business.  The worker starts soffice.bin
+itself (and handles the first-start exit-81 dance).  ``OfficeProcess`` builds
 soffice's argv and follows the running soffice by pid.
 """
 
 import json
 import logging
 import os
-import selectors
 import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import psutil
 
+from cloudooo.handler.ooo.protocol import WorkerLost
 from cloudooo.util import wait_until
 
 logger = logging.getLogger(__name__)
 
 STOP_GRACE_SECONDS = 3.0
 
-WORKER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                             "unoworker.py")
-
-
-class WorkerLost(Exception):
-    """The UNO worker died, timed out or broke the protocol."""
-
-
-class WorkerTimeout(WorkerLost):
-    """The worker did not answer within the call's deadline."""
-
-
-class JsonLineReader:
-    """One JSON object per line from a child's pipe, with a deadline."""
-
-    def __init__(self, stream):
-        self.stream = stream
-        self._buffer = b""
-
-    def read(self, timeout):
-        """The next object; WorkerTimeout after ``timeout`` seconds,
-        WorkerLost when the child closed the pipe or wrote garbage."""
-        deadline = time.monotonic() + timeout
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.stream, selectors.EVENT_READ)
-            while b"\n" not in self._buffer:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not selector.select(remaining):
-                    raise WorkerTimeout("no answer within %.1f s" % timeout)
-                chunk = os.read(self.stream.fileno(), 65536)
-                if not chunk:
-                    raise WorkerLost("the child process closed its output")
-                self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        try:
-            return json.loads(line)
-        except ValueError:
-            raise WorkerLost("the child process sent garbage: %r"
-                             % line[:200])
+_HERE = os.path.dirname(os.path.abspath(__file__))
+WORKER_SCRIPT = os.path.join(_HERE, "unoworker.py")
+# What the worker's sandbox must show it: the script and the protocol
+# module it imports as its sibling.
+WORKER_FILES = (WORKER_SCRIPT, os.path.join(_HERE, "protocol.py"))
 
 
 class ChildProcess:
@@ -259,7 +224,7 @@ class OfficeProcess:
 
 
 class UnoWorkerProcess(ChildProcess):
-    """The ``unoworker.py`` child, spoken to over JSON lines with deadlines."""
+    """The ``unoworker.py`` child, its stdin and stdout piped to us."""
 
     name = "uno worker"
 
@@ -272,12 +237,11 @@ class UnoWorkerProcess(ChildProcess):
         self.port = port
         # Turns the worker's argv into its sandboxed argv (Sandbox.wrap).
         self.wrap = wrap
-        self._reader = None
 
-    def start(self, connect_timeout, office):
-        """Start the worker, which starts soffice (``office.argv()``) as its
-        child, and wait until it holds a bridge to it; then ``office``
-        follows that soffice by pid."""
+    def start(self, connect_timeout, office_argv):
+        """Start the worker, which starts soffice (``office_argv``) as its
+        child and connects to it within ``connect_timeout`` seconds;
+        return its Popen, whose pipes carry a WorkerConnection."""
         env = dict(self.env)
         if self.uno_path:
             env["PYTHONPATH"] = os.pathsep.join(
@@ -286,60 +250,20 @@ class UnoWorkerProcess(ChildProcess):
             self.python, "-u", WORKER_SCRIPT, "--host", self.host,
             "--port", str(self.port),
             "--connect-timeout", str(connect_timeout),
-            "--office-argv", json.dumps(office.argv())]), env=env,
+            "--office-argv", json.dumps(office_argv)]), env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None)
-        self._reader = JsonLineReader(self.popen.stdout)
-        # Twice: the worker's clock starts again after the profile is made.
-        message = self._read_message(2 * connect_timeout + 5)
-        if not message.get("ready"):
-            raise WorkerLost(message.get("message", "worker not ready"))
-        office.attach(self.popen.pid)
+        return self.popen
 
     def stop(self, grace=STOP_GRACE_SECONDS):
-        """Close the worker's input: it asks soffice to quit through UNO
-        (soffice then removes its own files) and exits; TERM then KILL
-        after ``grace`` seconds."""
+        """Once its input is closed (WorkerConnection.close), the worker asks
+        soffice to quit through UNO (soffice then removes its own files)
+        and exits: wait ``grace`` seconds for that, then TERM, then KILL."""
         if self.popen is not None and self.popen.poll() is None:
             try:
-                self.popen.stdin.close()
                 self.popen.wait(grace)
-            except (OSError, subprocess.TimeoutExpired):
+            except subprocess.TimeoutExpired:
                 pass
         super().stop(grace=STOP_GRACE_SECONDS)
-
-    def call(self, request, timeout):
-        """Send one request; return the reply dict or raise WorkerLost."""
-        self.send(request)
-        return self.receive(timeout)
-
-    def send(self, request):
-        """Send one request without waiting for its reply."""
-        popen = self.popen
-        if popen is None or popen.poll() is not None:
-            raise WorkerLost("uno worker is not running")
-        try:
-            popen.stdin.write(json.dumps(request).encode() + b"\n")
-            popen.stdin.flush()
-        except (BrokenPipeError, OSError, ValueError) as error:
-            raise WorkerLost("uno worker pipe closed: %s" % error)
-
-    def receive(self, timeout):
-        """The reply to the request sent, waiting up to ``timeout`` seconds
-        (WorkerTimeout then, and a later receive() goes on waiting for the
-        same reply)."""
-        return self._read_message(timeout)
-
-    def _read_message(self, timeout):
-        try:
-            return self._reader.read(timeout)
-        except WorkerTimeout:
-            raise
-        except (WorkerLost, OSError, ValueError) as error:
-            # Another thread may have killed and reaped the worker meanwhile
-            # (the server stopping): self.popen is None then.
-            popen = self.popen
-            raise WorkerLost("uno worker: %s (exit code %s)" % (
-                error, popen.poll() if popen is not None else "unknown"))
 
 
 def find_uno_python(configured, office_binary_path):

@@ -50,19 +50,25 @@ MIMETYPE_MEMBER_LIMIT = 256
 def sniff_bytes(data):
     """The kind of the document ``data`` (bytes)."""
     head = bytes(data[:HEAD_SIZE])
-    if head.startswith((ZIP_SIGNATURE, EMPTY_ZIP_SIGNATURE)):
+    if is_zip(head):
         return _sniff_zip(io.BytesIO(data))
-    return _sniff_head(head)
+    return sniff_head(head)
 
 
 def sniff_file(path):
     """The kind of the document stored at ``path``."""
     with open(path, "rb") as stream:
         head = stream.read(HEAD_SIZE)
-        if head.startswith((ZIP_SIGNATURE, EMPTY_ZIP_SIGNATURE)):
+        if is_zip(head):
             stream.seek(0)
             return _sniff_zip(stream)
-    return _sniff_head(head)
+    return sniff_head(head)
+
+
+def is_zip(head):
+    """True when the file beginning with ``head`` is a zip (odf, ooxml or
+    zip: only its members tell which)."""
+    return head.startswith((ZIP_SIGNATURE, EMPTY_ZIP_SIGNATURE))
 
 
 def strip_byte_order_mark(head):
@@ -79,7 +85,9 @@ def is_markup(head):
     return text.lstrip(b" \t\r\n\x0c").startswith(b"<")
 
 
-def _sniff_head(head):
+def sniff_head(head):
+    """The kind of a document that is not a zip, from its first
+    HEAD_SIZE bytes."""
     if head.startswith(OLE2_SIGNATURE):
         return OLE2
     if head.startswith(PDF_SIGNATURE):

@@ -14,18 +14,10 @@ soffice once when the first start only created the profile (exit code 81).
 At end of input it asks soffice to terminate through UNO, so that soffice
 removes its own files (the OSL_PIPE socket in /tmp), then waits for it.
 
-Protocol: one JSON object per line.  The worker connects to soffice (retrying
-until ``--connect-timeout``), writes ``{"ready": true}``, then answers each
-request line on stdin with one reply line:
-``{"ok": true, "result": ...}`` or
-``{"ok": false, "kind": KIND, "message": TEXT}`` where KIND is ``load``
-(LibreOffice could not open the document: the client's fault),
-``unsupported`` (no target fits the kind of document loaded), ``password``
-(the document is password-protected: no password, or a wrong one),
-``invalid`` (an export option the document cannot honour), ``disposed``
-(soffice died or the bridge broke: the worker exits after replying) or
-``error`` (anything else).  Replies go to the original stdout; everything
-else that might print (LibreOffice, scripts) goes to stderr.
+Protocol: ``protocol.py``, this script's sibling (one JSON object per line:
+a ready message, then one reply per request).  Replies go to the original
+stdout; everything else that might print (LibreOffice, scripts) goes to
+stderr.
 """
 
 import argparse
@@ -45,6 +37,21 @@ from com.sun.star.io import IOException
 from com.sun.star.lang import DisposedException, IllegalArgumentException
 from com.sun.star.task import XInteractionHandler
 from com.sun.star.uno import RuntimeException
+
+if __package__:
+    # Imported as part of the server's package (the benchmark's floor).
+    from cloudooo.handler.ooo import protocol
+else:
+    # Run as a script under the UNO Python: the sibling file (its folder
+    # put first explicitly: -I or PYTHONSAFEPATH would leave it out).
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import protocol
+
+# The failures a task reports; the protocol names them on the wire.
+LoadError = protocol.LoadError
+UnsupportedExport = protocol.UnsupportedExport
+PasswordFailure = protocol.PasswordFailure
+InvalidOption = protocol.InvalidOption
 
 # Set by take_over_stdout(); None when imported (by the benchmark's floor).
 REPLY_STREAM = None
@@ -78,22 +85,6 @@ STANDARD_PROPERTIES = (
 DATE_PROPERTIES = (("CreationDate", "CreationDate"),
                    ("ModificationDate", "ModificationDate"),
                    ("PrintDate", "PrintDate"))
-
-
-class LoadError(Exception):
-    """LibreOffice refused the document (corrupt, wrong type, locked)."""
-
-
-class UnsupportedExport(Exception):
-    """No filter the server offered fits the kind of document loaded."""
-
-
-class PasswordFailure(Exception):
-    """The document is password-protected: no password, or a wrong one."""
-
-
-class InvalidOption(Exception):
-    """An export option this document cannot honour (a page it lacks)."""
 
 
 class PasswordInteraction(unohelper.Base, XInteractionHandler):
@@ -229,7 +220,7 @@ def take_over_stdout():
 
 
 def reply(message):
-    REPLY_STREAM.write(json.dumps(message) + "\n")
+    REPLY_STREAM.write(protocol.encode(message))
     REPLY_STREAM.flush()
 
 
@@ -596,51 +587,40 @@ def stop_requested(_signum, _frame):
     raise StopRequested()
 
 
-OPERATIONS = ("catalogue", "convert", "get_metadata", "set_metadata")
-
-
 def serve(office):
-    reply({"ready": True, "pid": os.getpid()})
+    reply(protocol.ready_message(os.getpid()))
     for line in sys.stdin:
         if not line.strip():
             continue
         try:
-            request = json.loads(line)
-            operation = request.get("op")
-            if operation not in OPERATIONS:
-                raise ValueError("unknown operation %r" % operation)
-            result = getattr(office, operation)(request)
-            reply({"ok": True, "result": result})
+            request = protocol.decode(line)
+            result = getattr(office, protocol.operation_of(request))(request)
+            reply(protocol.ok_reply(result))
         except LoadError as error:
             if not office.bridge_alive():
-                reply({"ok": False, "kind": "disposed",
-                       "message": "LibreOffice connection lost while "
-                       "loading the document"})
+                reply(protocol.error_reply(protocol.OfficeDisposed(
+                    "LibreOffice connection lost while loading the "
+                    "document")))
                 return 3
-            reply({"ok": False, "kind": "load", "message": str(error)})
-        except UnsupportedExport as error:
-            reply({"ok": False, "kind": "unsupported", "message": str(error)})
-        except PasswordFailure as error:
-            reply({"ok": False, "kind": "password", "message": str(error)})
-        except InvalidOption as error:
-            reply({"ok": False, "kind": "invalid", "message": str(error)})
+            reply(protocol.error_reply(error))
+        except protocol.ReplyError as error:
+            reply(protocol.error_reply(error))
         except (DisposedException, RuntimeException) as error:
             # The bridge is gone (soffice died): say so, then leave; the
             # server replaces this worker together with its soffice.
-            reply({"ok": False, "kind": "disposed",
-                   "message": "LibreOffice connection lost: %s"
-                   % (getattr(error, "Message", "") or type(error).__name__)})
+            reply(protocol.error_reply(protocol.OfficeDisposed(
+                "LibreOffice connection lost: %s"
+                % (getattr(error, "Message", "") or type(error).__name__))))
             return 3
         except Exception as error:
             traceback.print_exc()
             message = getattr(error, "Message", None) or str(error) \
                 or type(error).__name__
             if not office.bridge_alive():
-                reply({"ok": False, "kind": "disposed",
-                       "message": "LibreOffice connection lost: %s"
-                       % message})
+                reply(protocol.error_reply(protocol.OfficeDisposed(
+                    "LibreOffice connection lost: %s" % message)))
                 return 3
-            reply({"ok": False, "kind": "error", "message": message})
+            reply(protocol.error_reply(protocol.TaskError(message)))
     return 0
 
 
@@ -661,8 +641,9 @@ def main():
         office = Office(arguments.host, arguments.port,
                         arguments.connect_timeout, launcher)
     except Exception as error:
-        reply({"ready": False, "message": "cannot connect to soffice on "
-               "%s:%d: %s" % (arguments.host, arguments.port, error)})
+        reply(protocol.not_ready_message(
+            "cannot connect to soffice on %s:%d: %s"
+            % (arguments.host, arguments.port, error)))
         if launcher is not None:
             launcher.wait_or_kill(0)
         return 2

@@ -27,6 +27,12 @@ def process_tree_cpu_seconds(pids):
     """User + system CPU seconds of the processes ``pids`` and all their
     descendants, those alive now, each counted once (soffice may be the
     worker's descendant)."""
+    return _cpu_seconds(_process_trees(pids))
+
+
+def _process_trees(pids):
+    """The processes ``pids`` and their descendants.  Costly: psutil reads
+    every process of the machine to find children."""
     processes = {}
     for pid in pids:
         if pid is None or pid in processes:
@@ -38,14 +44,49 @@ def process_tree_cpu_seconds(pids):
             continue
         for process in tree:
             processes.setdefault(process.pid, process)
+    return list(processes.values())
+
+
+def _cpu_seconds(processes):
     total = 0.0
-    for process in processes.values():
+    for process in processes:
         try:
             times = process.cpu_times()
         except psutil.Error:
             continue
         total += times.user + times.system
     return total
+
+
+class ProcessTreeCpu:
+    """``process_tree_cpu_seconds(pids)`` as a StallWatch reads it, without
+    listing the trees at every reading: the processes found last time are
+    read again, and the trees listed anew only when those show less work
+    than a stall allows since the previous reading (a new child may be the
+    one working).  A busy soffice thus costs a few /proc reads per sample,
+    not a read of every process of the machine; a verdict of stall always
+    rests on a fresh listing."""
+
+    def __init__(self, pids, clock=time.monotonic,
+                 list_processes=_process_trees):
+        self.pids = pids
+        self.clock = clock
+        self.list_processes = list_processes
+        self._processes = None
+        self._last = None  # (time, reading)
+
+    def __call__(self):
+        now = self.clock()
+        if self._processes is not None:
+            reading = _cpu_seconds(self._processes)
+            then, last_reading = self._last
+            if reading - last_reading >= STALL_CPU_FRACTION * (now - then):
+                self._last = now, reading
+                return reading
+        self._processes = self.list_processes(self.pids)
+        reading = _cpu_seconds(self._processes)
+        self._last = now, reading
+        return reading
 
 
 class StallWatch:
