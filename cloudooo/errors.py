@@ -2,84 +2,71 @@
 
 Every error a client may cause or see derives from ``CloudoooError``.  The
 XML-RPC layer (``cloudooo.xmlrpc``) turns them into Faults in one place, using
-``fault_code``; those codes are part of the public API and must not change.
+``fault_code``, given on each class line; those codes are part of the public
+API and must not change.
 """
 
 
 class CloudoooError(Exception):
-    """Base class: a failure that is reported to the client as a Fault."""
+    """Base class: a failure that is reported to the client as a Fault
+    (code 1, internal, unless a subclass says otherwise)."""
 
     fault_code = 1
+
+    def __init_subclass__(cls, fault_code=None, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if fault_code is not None:
+            cls.fault_code = fault_code
 
     def __str__(self):
         return self.args[0] if self.args else self.__class__.__name__
 
 
-class InvalidRequest(CloudoooError):
+class InvalidRequest(CloudoooError, fault_code=2):
     """The request itself is wrong: bad base64, empty data, bad arguments."""
 
-    fault_code = 2
 
-
-class UnsupportedFormat(CloudoooError):
+class UnsupportedFormat(CloudoooError, fault_code=3):
     """Unknown format, or no handler can do this source/destination pair."""
 
-    fault_code = 3
 
-
-class ConversionError(CloudoooError):
+class ConversionError(CloudoooError, fault_code=4):
     """The document could not be converted (corrupt input, tool failure)."""
 
-    fault_code = 4
 
-
-class UnsafeDocument(CloudoooError):
+class UnsafeDocument(CloudoooError, fault_code=5):
     """The document links to resources outside itself, or asks for scripts."""
 
-    fault_code = 5
 
-
-class NotFound(CloudoooError):
+class NotFound(CloudoooError, fault_code=6):
     """A granulation id (table, image, paragraph, chapter) does not exist."""
 
-    fault_code = 6
 
-
-class ServerStopping(CloudoooError):
+class ServerStopping(CloudoooError, fault_code=2):
     """The server is stopping: the request was refused, or interrupted when
     the drain time ran out.  Same code whatever the moment; send it again
     once a server is up."""
-
-    fault_code = 2
 
     def __init__(self, message="the server is stopping"):
         super().__init__(message)
 
 
-class ServerBusy(CloudoooError):
+class ServerBusy(CloudoooError, fault_code=7):
     """No office instance became free within ``queue_timeout``."""
 
-    fault_code = 7
 
-
-class ConversionTimeout(CloudoooError):
+class ConversionTimeout(CloudoooError, fault_code=8):
     """A conversion ran longer than its time limit and was killed."""
 
-    fault_code = 8
 
-
-class Quarantined(CloudoooError):
+class Quarantined(CloudoooError, fault_code=9):
     """This exact document crashed or stalled LibreOffice twice recently."""
 
-    fault_code = 9
 
-
-class PasswordRequired(InvalidRequest):
+class PasswordRequired(InvalidRequest, fault_code=10):
     """The document is password-protected and no password was given
     ("password required"), or the one given does not open it ("wrong
     password").  The message never holds the password."""
-
-    fault_code = 10
 
 
 class ConfigurationError(Exception):

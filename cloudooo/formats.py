@@ -157,6 +157,11 @@ def normalize_format(format_name):
     return name.lstrip(".").lower()
 
 
+def normalize_mimetype(mimetype):
+    """``'Text/HTML; charset=utf-8'`` -> ``'text/html'``."""
+    return (mimetype or "").split(";")[0].strip().lower()
+
+
 def mimetype_for_extension(extension):
     """The mimetype of an extension, '' when nobody knows it."""
     extension = extension.lower().lstrip(".")
@@ -168,7 +173,7 @@ def mimetype_for_extension(extension):
 
 def extension_for_mimetype(mimetype):
     """The canonical extension of a mimetype, '' when unknown."""
-    mimetype = mimetype.split(";")[0].strip().lower()
+    mimetype = normalize_mimetype(mimetype)
     extension = _EXTENSION_BY_MIMETYPE.get(mimetype)
     if extension is None:
         guessed = mimetypes.guess_extension(mimetype, strict=False)
@@ -178,9 +183,9 @@ def extension_for_mimetype(mimetype):
 
 def extensions_for_mimetype(mimetype):
     """Every known extension of a mimetype, canonical one first."""
-    mimetype = mimetype.split(";")[0].strip().lower()
-    found = [extension_for_mimetype(mimetype)] if extension_for_mimetype(
-        mimetype) else []
+    mimetype = normalize_mimetype(mimetype)
+    canonical = extension_for_mimetype(mimetype)
+    found = [canonical] if canonical else []
     for extension, known in MIMETYPE_BY_EXTENSION.items():
         if known.lower() == mimetype and extension not in found:
             found.append(extension)

@@ -15,7 +15,9 @@ from typing import Dict, List, Optional, Union
 from cloudooo.arguments import check_public_methods, checked
 from cloudooo.errors import CloudoooError, InvalidRequest, UnsupportedFormat
 from cloudooo.formats import (extension_for_mimetype, extensions_for_mimetype,
-                              mimetype_for_extension, normalize_format)
+                              mimetype_for_extension, normalize_format,
+                              normalize_mimetype)
+from cloudooo.registry import unique_pairs
 from cloudooo.spool import Base64Document, SpooledDocument, document_bytes
 from cloudooo.ops.context import note, note_bytes
 
@@ -210,42 +212,14 @@ class Manager:
         elif extension:
             sources = [normalize_format(extension)]
         elif document_type and str(document_type).strip():
-            return self._extensions_for_document_type(document_type)
+            return self.registry.allowed_extensions(
+                document_type=document_type)
         else:
             sources = []
-        result = []
-        for source in sources:
-            for item in self._routed_targets(source):
-                if item not in result:
-                    result.append(item)
+        result = unique_pairs(pair for source in sources
+                              for pair in self.registry.allowed_extensions(
+                                  source))
         return result or [("", "")]
-
-    def _routed_targets(self, source):
-        """The (extension, title) pairs of every handler the registry routes
-        ``source`` to, each kept only where the registry routes that very
-        target to the handler that listed it: listed means convertible."""
-        source_mimetype = mimetype_for_extension(source)
-        if not source_mimetype:
-            return []
-        pairs = []
-        for handler in self.registry.handlers_for_source(source_mimetype):
-            for target, title in handler.allowed_extensions(source):
-                routed = self.registry.handler_name_for_mimetypes(
-                    source_mimetype, mimetype_for_extension(target))
-                if routed == handler.name:
-                    pairs.append((target, title))
-        return pairs
-
-    def _extensions_for_document_type(self, document_type):
-        if not isinstance(document_type, str):
-            raise InvalidRequest("document_type must be a string")
-        result = []
-        for handler in self.registry.routed_handlers():
-            for item in handler.allowed_extensions(
-                    document_type=document_type):
-                if tuple(item) not in result:
-                    result.append(tuple(item))
-        return result
 
     def getAllowedConversionFormatList(self, source_mimetype: str):
         """getAllowedConversionFormatList(source_mimetype) ->
@@ -254,16 +228,8 @@ class Manager:
         if not isinstance(source_mimetype, str) or "/" not in source_mimetype:
             raise InvalidRequest("source_mimetype must be a mimetype such as "
                                  "'application/vnd.oasis.opendocument.text'")
-        source_mimetype = source_mimetype.split(";")[0].strip().lower()
-        result = []
-        for handler in self.registry.handlers_for_source(source_mimetype):
-            for mimetype, title in handler.allowed_conversion_formats(
-                    source_mimetype):
-                routed = self.registry.handler_name_for_mimetypes(
-                    source_mimetype, mimetype)
-                if routed == handler.name and (mimetype, title) not in result:
-                    result.append((mimetype, title))
-        return result
+        return self.registry.allowed_conversion_formats(
+            normalize_mimetype(source_mimetype))
 
     # -- ERP5's legacy API: (status, dict, message) triples ---------------
 

@@ -11,6 +11,10 @@ A rule may carry a fourth word, a condition on the request:
 ``if-conversion-kw`` applies the rule only to conversions asked with a
 non-empty ``conversion_kw`` (html -> pdf with page layout goes to Chromium,
 plain html -> pdf to LibreOffice, as upstream routed to wkhtmltopdf).
+
+The format lists go through here too: a handler is asked what it writes
+only if the registry routes to it, and a pair it lists is kept only where
+the registry routes that very pair to it, so that listed means convertible.
 """
 
 from fnmatch import fnmatchcase
@@ -100,6 +104,42 @@ class HandlerRegistry:
                 found.append(self.handlers[name])
         return found
 
+    def allowed_extensions(self, source=None, document_type=None):
+        """``[(extension, title)]`` the routed handlers write from the
+        extension ``source``, or for the kind of document ``document_type``
+        (only handlers with kinds of documents answer that: none when the
+        registry does not route to LibreOffice)."""
+        if source is None:
+            return unique_pairs(
+                pair for handler in self.routed_handlers()
+                for pair in handler.allowed_extensions(
+                    document_type=document_type))
+        source_mimetype = mimetype_for_extension(source)
+        if not source_mimetype:
+            return []
+        return self._routed_pairs(source_mimetype, lambda handler: [
+            (mimetype_for_extension(extension), (extension, title))
+            for extension, title in handler.allowed_extensions(source)])
+
+    def allowed_conversion_formats(self, source_mimetype):
+        """``[(mimetype, title)]`` the routed handlers write from
+        ``source_mimetype`` (normalized)."""
+        return self._routed_pairs(source_mimetype, lambda handler: [
+            (mimetype, (mimetype, title)) for mimetype, title in
+            handler.allowed_conversion_formats(source_mimetype)])
+
+    def _routed_pairs(self, source_mimetype, listing):
+        """The pairs ``listing(handler)`` gives as (target mimetype, pair)
+        for each handler routed from ``source_mimetype``, kept where the
+        registry routes source -> target to that handler."""
+        pairs = []
+        for handler in self.handlers_for_source(source_mimetype):
+            for target_mimetype, pair in listing(handler):
+                if self.handler_name_for_mimetypes(
+                        source_mimetype, target_mimetype) == handler.name:
+                    pairs.append(pair)
+        return unique_pairs(pairs)
+
     def handlers_for_source(self, source_mimetype):
         """Every handler some rule routes ``source_mimetype`` to, in order."""
         found = []
@@ -108,3 +148,8 @@ class HandlerRegistry:
                     self.handlers[name] not in found:
                 found.append(self.handlers[name])
         return found
+
+
+def unique_pairs(pairs):
+    """Each pair once, as a tuple, in first-seen order."""
+    return list(dict.fromkeys(tuple(pair) for pair in pairs))

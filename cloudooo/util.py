@@ -84,13 +84,14 @@ class RunningCommands:
 
 
 def run_command(argv, timeout, env=None, cwd=None, input_bytes=None,
-                tool=None, running=None):
+                tool=None, running=None, silent_failure="no reason given"):
     """Run an external tool (argv list, never a shell) with a time limit.
 
     Returns the CompletedProcess (stdout/stderr as bytes).  A non-zero exit
     raises ConversionError carrying the tool's last error line, with the
     working directory ``cwd`` taken out of it (the message goes to the
-    client); running past ``timeout`` kills the tool's whole process group
+    client), or ``silent_failure`` when it printed nothing; running past
+    ``timeout`` kills the tool's whole process group
     and raises ConversionTimeout.  With ``running`` (a RunningCommands),
     the tool is registered there while it runs; if it was interrupted,
     ServerStopping is raised.
@@ -123,7 +124,8 @@ def run_command(argv, timeout, env=None, cwd=None, input_bytes=None,
     if running is not None and running.interrupted and process.returncode:
         raise ServerStopping()
     if process.returncode != 0:
-        message = last_error_line(stderr.decode("utf-8", "replace"))
+        message = last_error_line(stderr.decode("utf-8", "replace")) or \
+            silent_failure
         if cwd:
             message = hide_directory(message, cwd)
         raise ConversionError("%s failed (exit %s): %s"

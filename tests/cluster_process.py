@@ -4,6 +4,7 @@ own stats socket and log, and a bounded load of XML-RPC clients.
 """
 
 import base64
+import dataclasses
 import os
 import queue
 import re
@@ -215,15 +216,17 @@ class ClusterProcess:
         return code, survivors
 
 
+@dataclasses.dataclass
 class Job:
-    def __init__(self, request_id, data, source, destination, magic):
-        self.request_id = request_id
-        self.data = data
-        self.source = source
-        self.destination = destination
-        self.magic = magic
-        self.error = None
-        self.output = None
+    """One conversion of a load, with what came of it."""
+
+    request_id: str
+    data: bytes = dataclasses.field(repr=False)
+    source: str
+    destination: str
+    magic: bytes
+    error: object = None
+    output: bytes = None
 
     @property
     def ok(self):

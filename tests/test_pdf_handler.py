@@ -94,12 +94,6 @@ def test_allowed_formats(handler):
 
 
 @pytest.mark.parametrize("call", ["convert", "get_metadata", "set_metadata"])
-def test_empty_document(handler, call):
-    with pytest.raises(InvalidRequest):
-        run(handler, call, b"")
-
-
-@pytest.mark.parametrize("call", ["convert", "get_metadata", "set_metadata"])
 def test_not_a_pdf(handler, settings, call):
     with pytest.raises(ConversionError) as raised:
         run(handler, call, b"this is no PDF\n" * 50)

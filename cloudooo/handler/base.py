@@ -1,18 +1,25 @@
 """The contract every handler implements.
 
 A handler is built once per application with the Settings, started with the
-server and stopped with it.  It works on raw bytes (the manager does base64)
-and on format names that are lower-case extensions without a dot (``odt``,
-``ms.docx``, ``mp4``).  It raises only ``cloudooo.errors`` exceptions for
-anything a client caused; the XML-RPC layer turns them into Faults.
-Tools that read documents run through ``run_tool``, in the sandbox.
+server (where it checks that its programs are there) and stopped with it.
+The manager has done everything about the request itself: a handler gets
+raw bytes (or a SpooledDocument, if it says it takes them), never empty
+ones except for the formats where an empty file is a document (txt, csv),
+and format names already normalized: lower-case extensions without a dot
+(``odt``, ``ms.docx``, ``mp4``), mimetypes without parameters.  It raises
+only ``cloudooo.errors`` exceptions for anything a client caused; the
+XML-RPC layer turns them into Faults.  Tools that read documents run
+through ``run_tool``, in the sandbox; a tool handler's request lives in a
+``workspace()``.
 """
 
 import os
+import shutil
 
-
+from cloudooo.errors import ConfigurationError
+from cloudooo.handler.workspace import ToolWorkspace
 from cloudooo.sandbox import Sandbox, limits_from_settings
-from cloudooo.util import RunningCommands, run_command
+from cloudooo.util import RunningCommands, child_environment, run_command
 
 
 class Handler:
@@ -29,6 +36,15 @@ class Handler:
     # Whether convert honours a ``resolution`` key of conversion_kw when it
     # renders an image (getImage's resolution); the others would ignore it.
     renders_at_resolution = False
+    # Programs run by name, looked up on the children's PATH (env-PATH
+    # first) before the server starts; ``install_hint`` says where they come
+    # from.
+    required_programs = ()
+    install_hint = ""
+    # Paths every tool run of this handler must see in the sandbox.
+    tool_read_only = ()
+    # What a failure message says when the tool printed no reason.
+    silent_failure_reason = "no reason given"
 
     def __init__(self, settings):
         self.settings = settings
@@ -56,11 +72,36 @@ class Handler:
         return run_command(wrapped, timeout, env=self.sandbox.environment(
             env, self.settings.env), cwd=path, input_bytes=input_bytes,
             tool=tool or os.path.basename(argv[0]),
-            running=self.running_commands)
+            running=self.running_commands,
+            silent_failure=self.silent_failure_reason)
+
+    def tool_environment(self, path=None):
+        """The environment of this handler's tools (the children's, with
+        the ``env-*`` keys) for a run in the request folder ``path``."""
+        return child_environment(self.settings.env)
+
+    def workspace(self):
+        """A ToolWorkspace for one request: ``with self.workspace() as
+        work``."""
+        return ToolWorkspace(self)
+
+    def preflight_problems(self):
+        """What this machine misses for this handler, as messages ([] when
+        nothing): run by ``cloudooo.ops.preflight`` before anything starts,
+        and by ``start()``."""
+        search_path = self.tool_environment().get("PATH")
+        return ["%s not found in PATH (install %s, or set env-PATH); the "
+                "registry routes to %s" % (program, self.install_hint,
+                                           self.name)
+                for program in self.required_programs
+                if not shutil.which(program, path=search_path)]
 
     def start(self):
-        """Start long-lived resources (the office pool).  Must be quick to
-        call twice."""
+        """Check the programs, start long-lived resources (the office
+        pool).  Must be quick to call twice."""
+        problems = self.preflight_problems()
+        if problems:
+            raise ConfigurationError("; ".join(problems))
 
     def stop(self):
         """Release every resource and child process."""
@@ -93,11 +134,12 @@ class Handler:
         """Return ``[(mimetype, title), ...]`` this handler can produce."""
         return []
 
-    def allowed_extensions(self, source_extension=None, document_type=None):
+    def allowed_extensions(self, source=None, document_type=None):
         """Return ``[(extension, title), ...]`` this handler can produce from
-        ``source_extension``, or for a kind of document named by
+        the extension ``source``, or for a kind of document named by
         ``document_type`` (a word such as 'text'; handlers without kinds
-        return [])."""
+        return []).  Asked through the registry, only of the handlers it
+        routes to (started ones)."""
         return []
 
     def can_write(self, source_mimetype, destination_mimetype):

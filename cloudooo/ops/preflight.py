@@ -9,12 +9,10 @@ Python, ffmpeg, ImageMagick or poppler binary, a server port in use.
 """
 
 import os
-import shutil
 import socket
 
-from cloudooo.errors import ConfigurationError, ConversionError
+from cloudooo.errors import ConfigurationError
 from cloudooo.settings import Settings
-from cloudooo.util import child_environment
 
 
 def load_settings(config_path, variables=None, app_name="main"):
@@ -56,7 +54,6 @@ def check_settings(settings):
     problem = _unwritable(settings.working_path)
     if problem:
         problems.append("working_path: %s" % problem)
-    search_path = child_environment(settings.env).get("PATH")
     if settings.sandbox == "bwrap" and not problem:
         from cloudooo.sandbox import Sandbox
         try:
@@ -65,27 +62,10 @@ def check_settings(settings):
             problems.append(str(error))
     if "ooo" in used:
         problems.extend(_office_problems(settings))
-    if "ffmpeg" in used and not shutil.which("ffmpeg", path=search_path):
-        problems.append("ffmpeg not found in PATH (install ffmpeg, or set "
-                        "env-PATH); the registry routes to ffmpeg")
-    if "imagemagick" in used:
-        from cloudooo.handler.imagemagick.handler import imagemagick_commands
-        try:
-            imagemagick_commands(search_path)
-        except ConversionError as error:
-            problems.append(str(error))
-    if "pdf" in used:
-        for tool in ("pdftotext", "pdfinfo"):
-            if not shutil.which(tool, path=search_path):
-                problems.append("%s not found in PATH (install "
-                                "poppler-utils); the registry routes to "
-                                "pdf" % tool)
-    # A handler may say itself what it misses (a newer handler's binary):
-    # ``preflight_problems()`` -> list of messages, without starting.
-    for name in used:
-        own_check = getattr(handlers[name], "preflight_problems", None)
-        if own_check is not None:
-            problems.extend(own_check())
+    # Each handler says what it misses (its programs), without starting;
+    # its start() runs the same check.
+    for name in sorted(used):
+        problems.extend(handlers[name].preflight_problems())
     return problems
 
 

@@ -107,14 +107,18 @@ class ChromiumHandler(Handler):
         self.browser = None
         self.spares = SparePages()
 
+    def preflight_problems(self):
+        binary = self.settings.chromium_binary
+        if not os.access(binary, os.X_OK):
+            return ["Chromium not found: %s is missing (set chromium_binary;"
+                    " on Debian: apt-get install chromium)" % binary]
+        return []
+
     def start(self):
         if self.browser is not None:
             return
+        super().start()
         binary = self.settings.chromium_binary
-        if not os.access(binary, os.X_OK):
-            raise RuntimeError("Chromium not found: %s is missing (set "
-                               "chromium_binary; on Debian: apt-get install "
-                               "chromium)" % binary)
         profile_root = os.path.join(self.settings.working_path, "chromium")
         terminate_orphans(profile_root)
         # The browser itself starts with the first request, then stays.
@@ -135,8 +139,8 @@ class ChromiumHandler(Handler):
     def can_write(self, source_mimetype, destination_mimetype):
         return destination_mimetype == "application/pdf"
 
-    def allowed_extensions(self, source_extension=None, document_type=None):
-        if source_extension in SOURCE_EXTENSIONS:
+    def allowed_extensions(self, source=None, document_type=None):
+        if source in SOURCE_EXTENSIONS:
             return [(DESTINATION, PDF_TITLE)]
         return []
 

@@ -9,19 +9,28 @@ well under a second.
 
 import collections
 
-Container = collections.namedtuple("Container", (
-    "extension",      # lower-case extension, no dot
-    "mimetype",
-    "title",
-    "muxer",          # ffmpeg -f name for writing
-    "demuxer",        # one of the names ffprobe's format_name lists
-    "video_codec",    # None: an audio-only container
-    "video_args",     # options for the video encoder
-    "audio_codec",
-    "audio_args",     # options for the audio encoder
-    "muxer_args",     # options for the muxer
-    "tags_in_streams",  # Ogg keeps tags per stream, not per file
-))
+from cloudooo.formats import mimetype_for_extension
+
+
+class Container(collections.namedtuple("Container", (
+        "extension",      # lower-case extension, no dot
+        "title",
+        "muxer",          # ffmpeg -f name for writing
+        "demuxer",        # one of the names ffprobe's format_name lists
+        "video_codec",    # None: an audio-only container
+        "video_args",     # options for the video encoder
+        "audio_codec",
+        "audio_args",     # options for the audio encoder
+        "muxer_args",     # options for the muxer
+        "tags_in_streams",  # Ogg keeps tags per stream, not per file
+))):
+    __slots__ = ()
+
+    @property
+    def mimetype(self):
+        """From cloudooo.formats, the one table of mimetypes."""
+        return mimetype_for_extension(self.extension)
+
 
 # x264, MPEG-4 and VP9 at 4:2:0 need even frame sizes; scaling down by at
 # most one pixel is invisible and avoids failing on odd-sized sources.
@@ -49,60 +58,78 @@ MP2 = ("-b:a", "192k", "-ar", "44100")
 WMA2 = ("-b:a", "128k", "-ar", "44100", "-ac", "2")
 NONE = ()
 FASTSTART = ("-movflags", "+faststart")
+# A video container with ffmpeg's H.264 and AAC, the usual pair.
+H264_AAC = dict(video_codec="libx264", video_args=X264, audio_codec="aac",
+                audio_args=AAC)
 
-_MPEG = Container("mpeg", "video/mpeg", "MPEG-2 program stream", "mpeg",
-                  "mpeg", "mpeg2video", MPEG2, "mp2", MP2, NONE, False)
-_MP4 = Container("mp4", "video/mp4", "MPEG-4 video (H.264, AAC)", "mp4",
-                 "mp4", "libx264", X264, "aac", AAC, FASTSTART, False)
-_ASF = Container("asf", "video/x-ms-asf",
-                 "Advanced Systems Format video (WMV 8, WMA 2)", "asf",
-                 "asf", "wmv2", WMV2, "wmav2", WMA2, NONE, False)
+
+def container(extension, title, muxer, demuxer=None, muxer_args=NONE,
+              tags_in_streams=False, video_codec=None, video_args=NONE,
+              audio_codec=None, audio_args=NONE):
+    """One row; the demuxer is the muxer's name unless told."""
+    return Container(extension, title, muxer, demuxer or muxer, video_codec,
+                     video_args, audio_codec, audio_args, muxer_args,
+                     tags_in_streams)
+
+
+def audio_container(extension, title, muxer, codec, codec_args=NONE,
+                    **options):
+    return container(extension, title, muxer, audio_codec=codec,
+                     audio_args=codec_args, **options)
+
+
+_MPEG = container("mpeg", "MPEG-2 program stream", "mpeg",
+                  video_codec="mpeg2video", video_args=MPEG2,
+                  audio_codec="mp2", audio_args=MP2)
+_MP4 = container("mp4", "MPEG-4 video (H.264, AAC)", "mp4",
+                 muxer_args=FASTSTART, **H264_AAC)
+_ASF = container("asf", "Advanced Systems Format video (WMV 8, WMA 2)",
+                 "asf", video_codec="wmv2", video_args=WMV2,
+                 audio_codec="wmav2", audio_args=WMA2)
 
 CONTAINERS = (
     # video containers
-    Container("ogv", "video/ogg", "Ogg Theora video", "ogg", "ogg",
-              "libtheora", THEORA, "libvorbis", VORBIS, NONE, True),
-    Container("webm", "video/webm", "WebM video (VP9, Opus)", "webm", "webm",
-              "libvpx-vp9", VP9, "libopus", OPUS, NONE, False),
+    container("ogv", "Ogg Theora video", "ogg", tags_in_streams=True,
+              video_codec="libtheora", video_args=THEORA,
+              audio_codec="libvorbis", audio_args=VORBIS),
+    container("webm", "WebM video (VP9, Opus)", "webm",
+              video_codec="libvpx-vp9", video_args=VP9,
+              audio_codec="libopus", audio_args=OPUS),
     _MP4,
     # The same MP4 file under Apple's extension.
     _MP4._replace(extension="m4v", title="MPEG-4 video, .m4v (H.264, AAC)"),
-    Container("mkv", "video/x-matroska", "Matroska video (H.264, Vorbis)",
-              "matroska", "matroska", "libx264", X264, "libvorbis", VORBIS,
-              NONE, False),
-    Container("mov", "video/quicktime", "QuickTime video (H.264, AAC)",
-              "mov", "mov", "libx264", X264, "aac", AAC, FASTSTART, False),
-    Container("3gp", "video/3gpp", "3GPP video (H.264, AAC)", "3gp", "3gp",
-              "libx264", X264, "aac", AAC, FASTSTART, False),
-    Container("avi", "video/x-msvideo", "AVI video (MPEG-4, MP3)", "avi",
-              "avi", "mpeg4", MPEG4, "libmp3lame", MP3, NONE, False),
-    Container("flv", "video/x-flv", "Flash video (H.264, AAC)", "flv", "flv",
-              "libx264", X264, "aac", AAC, NONE, False),
+    container("mkv", "Matroska video (H.264, Vorbis)", "matroska",
+              video_codec="libx264", video_args=X264,
+              audio_codec="libvorbis", audio_args=VORBIS),
+    container("mov", "QuickTime video (H.264, AAC)", "mov",
+              muxer_args=FASTSTART, **H264_AAC),
+    container("3gp", "3GPP video (H.264, AAC)", "3gp", muxer_args=FASTSTART,
+              **H264_AAC),
+    container("avi", "AVI video (MPEG-4, MP3)", "avi", video_codec="mpeg4",
+              video_args=MPEG4, audio_codec="libmp3lame", audio_args=MP3),
+    container("flv", "Flash video (H.264, AAC)", "flv", **H264_AAC),
     _MPEG,
     # The same program stream under its short extension.
     _MPEG._replace(extension="mpg", title="MPEG-2 program stream, .mpg"),
-    Container("ts", "video/mp2t", "MPEG transport stream (H.264, AAC)",
-              "mpegts", "mpegts", "libx264", X264, "aac", AAC, NONE, False),
-    _ASF._replace(extension="wmv", mimetype="video/x-ms-wmv",
+    container("ts", "MPEG transport stream (H.264, AAC)", "mpegts",
+              **H264_AAC),
+    _ASF._replace(extension="wmv",
                   title="Windows Media video (WMV 8, WMA 2)"),
     _ASF,
     # audio containers: a video source loses its pictures (-vn)
-    Container("ogg", "audio/ogg", "Ogg Vorbis audio", "ogg", "ogg",
-              None, NONE, "libvorbis", VORBIS, NONE, True),
-    Container("opus", "audio/opus", "Opus audio", "opus", "ogg",
-              None, NONE, "libopus", OPUS, NONE, True),
-    Container("mp3", "audio/mpeg", "MP3 audio", "mp3", "mp3",
-              None, NONE, "libmp3lame", MP3, NONE, False),
-    Container("m4a", "audio/mp4", "MPEG-4 audio (AAC)", "ipod", "m4a",
-              None, NONE, "aac", AAC, FASTSTART, False),
-    Container("aac", "audio/aac", "AAC audio (ADTS)", "adts", "aac",
-              None, NONE, "aac", AAC, NONE, False),
-    Container("flac", "audio/flac", "FLAC lossless audio", "flac", "flac",
-              None, NONE, "flac", NONE, NONE, False),
-    Container("wav", "audio/x-wav", "WAV audio (PCM)", "wav", "wav",
-              None, NONE, "pcm_s16le", NONE, NONE, False),
-    Container("wma", "audio/x-ms-wma", "Windows Media audio (WMA 2)", "asf",
-              "asf", None, NONE, "wmav2", WMA2, NONE, False),
+    audio_container("ogg", "Ogg Vorbis audio", "ogg", "libvorbis", VORBIS,
+                    tags_in_streams=True),
+    audio_container("opus", "Opus audio", "opus", "libopus", OPUS,
+                    demuxer="ogg", tags_in_streams=True),
+    audio_container("mp3", "MP3 audio", "mp3", "libmp3lame", MP3),
+    audio_container("m4a", "MPEG-4 audio (AAC)", "ipod", "aac", AAC,
+                    demuxer="m4a", muxer_args=FASTSTART),
+    audio_container("aac", "AAC audio (ADTS)", "adts", "aac", AAC,
+                    demuxer="aac"),
+    audio_container("flac", "FLAC lossless audio", "flac", "flac"),
+    audio_container("wav", "WAV audio (PCM)", "wav", "pcm_s16le"),
+    audio_container("wma", "Windows Media audio (WMA 2)", "asf", "wmav2",
+                    WMA2),
 )
 
 CONTAINER_BY_EXTENSION = {row.extension: row for row in CONTAINERS}
@@ -123,8 +150,7 @@ ALLOWED_DEMUXERS = (
 
 
 def find_container(extension):
-    """The row for an extension (aliases allowed), or None."""
-    extension = (extension or "").lower().lstrip(".")
+    """The row for an extension (normalized; aliases allowed), or None."""
     return CONTAINER_BY_EXTENSION.get(ALIASES.get(extension, extension))
 
 

@@ -1,8 +1,8 @@
 """Audio and video conversion, metadata reading and tagging with ffmpeg.
 
-Every run goes through ``run_command`` with ``settings.ffmpeg_timeout``
-(``settings.tool_timeout`` for ffprobe), inside a private temporary directory
-under ``settings.tmp_path`` that is removed afterwards, failures included.
+Every run goes through the handler's workspace (``handler/workspace.py``:
+a private folder, the sandbox) with ``settings.ffmpeg_timeout``
+(``settings.tool_timeout`` for ffprobe).
 Inputs are opened only by the demuxers in ``containers.ALLOWED_DEMUXERS``.
 
 Metadata keys follow upstream cloudooo: ffprobe's names with
@@ -12,18 +12,12 @@ yields exactly one file and has nothing to refresh.
 """
 
 import json
-import logging
-import os
-import re
 
 from cloudooo.errors import ConversionError, InvalidRequest, UnsupportedFormat
 from cloudooo.formats import mimetype_for_extension
 from cloudooo.handler.base import Handler
 from cloudooo.handler.ffmpeg.containers import (
     ALLOWED_DEMUXERS, CONTAINERS, find_container, is_video)
-from cloudooo.util import child_environment, temporary_directory
-
-logger = logging.getLogger(__name__)
 
 COMMON_INPUT_ARGS = ("-format_whitelist", ",".join(ALLOWED_DEMUXERS))
 # Warnings kept in stderr: NOTHING_ENCODED is one.
@@ -38,53 +32,62 @@ COMPUTED_KEYS = frozenset((
     "Video_codec", "Width", "Height", "Frame_rate", "Audio_codec",
     "Sample_rate", "Channels", "MIMEType", "Data"))
 
+# What flatten_probe reads from the first stream of each kind: its codec's
+# key, then (key, ffprobe's field, type) for its numbers.
+STREAM_FIELDS = (
+    ("video", "Video_codec", (("Width", "width", int),
+                              ("Height", "height", int))),
+    ("audio", "Audio_codec", (("Sample_rate", "sample_rate", int),
+                              ("Channels", "channels", int))),
+)
+
 # ffmpeg exits 0 when a damaged input yields no frame at all; this warning
 # is the only sign, and an empty container is not a conversion.
 NOTHING_ENCODED = "Output file is empty, nothing was encoded"
-
-SAFE_EXTENSION = re.compile(r"^[a-z0-9]{1,10}$")
 
 
 class FFmpegHandler(Handler):
     """Converts between the containers of ``containers.CONTAINERS``."""
 
     name = "ffmpeg"
+    # Documents come and go as files: a big video never sits in memory.
+    accepts_spooled_documents = True
+    required_programs = ("ffmpeg", "ffprobe")
+    install_hint = "ffmpeg"
 
     def convert(self, data, source_format, destination_format, zip=False,
                 refresh=False, conversion_kw=None):
-        check_data(data)
         target = find_container(destination_format)
         if target is None:
             raise UnsupportedFormat(
                 "ffmpeg cannot produce %r; it produces: %s"
                 % (destination_format, ", ".join(
                     row.extension for row in CONTAINERS)))
-        with temporary_directory(self.settings.tmp_path) as path:
-            source = write_input(path, data, source_format)
-            output = os.path.join(path, "output." + target.extension)
+        with self.workspace() as work:
+            source = work.write_input(data, source_format)
+            output = work.file("output." + target.extension)
             argv = list(FFMPEG) + ["-i", "file:" + source]
             argv += encoding_args(target)
             argv += ["-f", target.muxer, "file:" + output]
-            result = self._run(argv, path, self.settings.ffmpeg_timeout)
+            result = work.run(argv, self.settings.ffmpeg_timeout)
             stderr = result.stderr.decode("utf-8", "replace")
             if NOTHING_ENCODED in stderr:
                 raise ConversionError(
                     "ffmpeg decoded nothing from the %s document: %s"
                     % (source_format, NOTHING_ENCODED))
-            self._check_output(output, target, path)
-            with open(output, "rb") as stream:
-                return stream.read()
+            self._check_output(work, output, target)
+            return work.output(output)
 
     def get_metadata(self, data, source_format, base_document=False):
-        check_data(data)
-        with temporary_directory(self.settings.tmp_path) as path:
-            source = write_input(path, data, source_format)
-            probe = self._probe(source, path)
-        metadata = flatten_probe(probe)
-        metadata["MIMEType"] = (mimetype_for_extension(source_format or "")
+        with self.workspace() as work:
+            source = work.write_input(data, source_format)
+            metadata = flatten_probe(self._probe(work, source))
+            # The document itself is its base document.
+            base = work.output(source) if base_document else None
+        metadata["MIMEType"] = (mimetype_for_extension(source_format)
                                 or "application/octet-stream")
         if base_document:
-            metadata["Data"] = data
+            metadata["Data"] = base
         return metadata
 
     def set_metadata(self, data, source_format, metadata):
@@ -97,21 +100,20 @@ class FFmpegHandler(Handler):
         none of the tags asked for (MPEG-PS, MPEG-TS, ADTS, 3GP) is refused
         rather than returned untagged.
         """
-        check_data(data)
         container = find_container(source_format)
         if container is None:
             raise UnsupportedFormat(
                 "ffmpeg cannot write tags into %r documents" % source_format)
         tags = tag_arguments(metadata, container)
-        with temporary_directory(self.settings.tmp_path) as path:
-            source = write_input(path, data, source_format)
-            output = os.path.join(path, "output." + container.extension)
+        with self.workspace() as work:
+            source = work.write_input(data, source_format)
+            output = work.file("output." + container.extension)
             argv = list(FFMPEG) + ["-i", "file:" + source, "-map", "0",
                                    "-c", "copy", "-map_metadata", "0"]
             argv += tags
             argv += ["-f", container.muxer, "file:" + output]
-            self._run(argv, path, self.settings.ffmpeg_timeout)
-            probe = self._check_output(output, container, path)
+            work.run(argv, self.settings.ffmpeg_timeout)
+            probe = self._check_output(work, output, container)
             wanted = written_tag_keys(metadata)
             if wanted and not wanted & tag_keys(probe):
                 raise UnsupportedFormat(
@@ -119,8 +121,7 @@ class FFmpegHandler(Handler):
                     "%s muxer drops them): %s" % (
                         container.extension, container.muxer,
                         ", ".join(sorted(wanted))))
-            with open(output, "rb") as stream:
-                return stream.read()
+            return work.output(output)
 
     def allowed_conversion_formats(self, source_mimetype):
         # One pair per mimetype: a second extension of the same file type
@@ -130,26 +131,24 @@ class FFmpegHandler(Handler):
             pairs.setdefault(row.mimetype, row.title)
         return list(pairs.items())
 
-    def allowed_extensions(self, source_extension=None, document_type=None):
+    def allowed_extensions(self, source=None, document_type=None):
         return [(row.extension, row.title) for row in targets_for_mimetype(
-            mimetype_for_extension(source_extension or ""))]
+            mimetype_for_extension(source or ""))]
 
-    def _probe(self, filename, path):
+    def _probe(self, work, filename):
         argv = list(FFPROBE) + ["-print_format", "json", "-show_format",
                                 "-show_streams", "file:" + filename]
-        result = self._run(argv, path, self.settings.tool_timeout)
+        result = work.run(argv)
         try:
             return json.loads(result.stdout.decode("utf-8", "replace"))
         except ValueError:
             raise ConversionError("ffprobe gave unreadable output")
 
-    def _check_output(self, output, container, path):
+    def _check_output(self, work, output, container):
         """Refuse an empty or mislabelled result rather than return it;
         returns ffprobe's view of it."""
-        if not os.path.exists(output) or os.path.getsize(output) == 0:
-            raise ConversionError("ffmpeg wrote an empty %s document"
-                                  % container.extension)
-        probe = self._probe(output, path)
+        work.check_output(output, "ffmpeg", container.extension + " document")
+        probe = self._probe(work, output)
         names = probe.get("format", {}).get("format_name", "").split(",")
         if container.demuxer not in names:
             raise ConversionError(
@@ -159,27 +158,6 @@ class FFmpegHandler(Handler):
             raise ConversionError("ffmpeg's %s output holds no stream"
                                   % container.extension)
         return probe
-
-    def _run(self, argv, path, timeout):
-        """run_tool with our environment, in the request's directory."""
-        logger.debug("running %s", argv)
-        return self.run_tool(argv, timeout,
-                             child_environment(self.settings.env), path)
-
-
-def check_data(data):
-    if not data:
-        raise InvalidRequest("the document is empty")
-
-
-def write_input(path, data, source_format):
-    extension = (source_format or "").lower().lstrip(".")
-    name = "input." + extension if SAFE_EXTENSION.match(extension) \
-        else "input"
-    filename = os.path.join(path, name)
-    with open(filename, "wb") as stream:
-        stream.write(data)
-    return filename
 
 
 def encoding_args(target):
@@ -237,9 +215,8 @@ def tag_keys(probe):
     return {key.lower() for key in keys}
 
 
-def targets_for_mimetype(source_mimetype):
+def targets_for_mimetype(mimetype):
     """Video sources may go to any container; audio ones to audio only."""
-    mimetype = (source_mimetype or "").split(";")[0].strip().lower()
     if mimetype.startswith("video/") or mimetype == "application/ogg":
         return list(CONTAINERS)
     if mimetype.startswith("audio/"):
@@ -268,18 +245,16 @@ def flatten_probe(probe):
     put_number(metadata, "Nb_streams", container.get("nb_streams"), int)
     if container.get("format_name"):
         metadata["Format_name"] = str(container["format_name"])
-    video = first_stream(streams, "video")
-    if video:
-        metadata["Video_codec"] = str(video.get("codec_name", ""))
-        put_number(metadata, "Width", video.get("width"), int)
-        put_number(metadata, "Height", video.get("height"), int)
-        if video.get("avg_frame_rate") not in (None, "0/0"):
-            metadata["Frame_rate"] = str(video["avg_frame_rate"])
-    audio = first_stream(streams, "audio")
-    if audio:
-        metadata["Audio_codec"] = str(audio.get("codec_name", ""))
-        put_number(metadata, "Sample_rate", audio.get("sample_rate"), int)
-        put_number(metadata, "Channels", audio.get("channels"), int)
+    for codec_type, codec_key, fields in STREAM_FIELDS:
+        stream = first_stream(streams, codec_type)
+        if not stream:
+            continue
+        metadata[codec_key] = str(stream.get("codec_name", ""))
+        for key, field, kind in fields:
+            put_number(metadata, key, stream.get(field), kind)
+        if codec_type == "video" and \
+                stream.get("avg_frame_rate") not in (None, "0/0"):
+            metadata["Frame_rate"] = str(stream["avg_frame_rate"])
     return metadata
 
 

@@ -30,59 +30,56 @@ ImageMagick re-encodes it, which for JPEG loses quality.
 
 import collections
 import functools
-import logging
 import math
 import os
 import re
 import shutil
 
 from cloudooo.errors import (
-    ConfigurationError, ConversionError, InvalidRequest, UnsupportedFormat)
-from cloudooo.formats import extension_for_mimetype
+    ConfigurationError, ConversionError, UnsupportedFormat)
+from cloudooo.formats import extension_for_mimetype, mimetype_for_extension
 from cloudooo.handler.base import Handler
 from cloudooo.handler.pdf.protection import readable_pdf
-from cloudooo.util import child_environment, temporary_directory
-
-logger = logging.getLogger(__name__)
 
 POLICY_PATH = os.path.dirname(os.path.abspath(__file__))
 
-ImageFormat = collections.namedtuple("ImageFormat", (
-    "coder",        # ImageMagick's name, used as the explicit prefix
-    "mimetype",
-    "title",
-    "writable",
-    "multi_frame",  # keeps every frame; other targets get the first one
-    "alpha",        # False: transparent parts are put on white
-))
 
+class ImageFormat(collections.namedtuple("ImageFormat", (
+        "coder",        # ImageMagick's name, used as the explicit prefix
+        "extension",    # the one that names its mimetype in formats.py
+        "title",
+        "writable",
+        "multi_frame",  # keeps every frame; other targets get the first one
+        "alpha",        # False: transparent parts are put on white
+))):
+    __slots__ = ()
+
+    @property
+    def mimetype(self):
+        """From cloudooo.formats, the one table of mimetypes."""
+        return mimetype_for_extension(self.extension)
+
+
+_JPEG = ImageFormat("JPEG", "jpg", "JPEG image", True, False, False)
+_TIFF = ImageFormat("TIFF", "tiff", "TIFF image", True, True, True)
+# By the extension clients name; an alias maps to the same row.
 IMAGE_FORMATS = {
-    "png": ImageFormat("PNG", "image/png", "PNG image", True, False, True),
-    "jpg": ImageFormat("JPEG", "image/jpeg", "JPEG image", True, False,
+    "png": ImageFormat("PNG", "png", "PNG image", True, False, True),
+    "jpg": _JPEG,
+    "jpeg": _JPEG,
+    "gif": ImageFormat("GIF", "gif", "GIF image", True, True, True),
+    "tiff": _TIFF,
+    "tif": _TIFF,
+    "bmp": ImageFormat("BMP", "bmp", "Windows bitmap", True, False, True),
+    "webp": ImageFormat("WEBP", "webp", "WebP image", True, False, True),
+    "ico": ImageFormat("ICO", "ico", "Windows icon", False, False, True),
+    "ppm": ImageFormat("PPM", "ppm", "Portable pixmap", True, False, False),
+    "pgm": ImageFormat("PGM", "pgm", "Portable graymap", True, False,
                        False),
-    "jpeg": ImageFormat("JPEG", "image/jpeg", "JPEG image", True, False,
-                        False),
-    "gif": ImageFormat("GIF", "image/gif", "GIF image", True, True, True),
-    "tiff": ImageFormat("TIFF", "image/tiff", "TIFF image", True, True,
-                        True),
-    "tif": ImageFormat("TIFF", "image/tiff", "TIFF image", True, True, True),
-    "bmp": ImageFormat("BMP", "image/bmp", "Windows bitmap", True, False,
-                       True),
-    "webp": ImageFormat("WEBP", "image/webp", "WebP image", True, False,
-                        True),
-    "ico": ImageFormat("ICO", "image/vnd.microsoft.icon", "Windows icon",
-                       False, False, True),
-    "ppm": ImageFormat("PPM", "image/x-portable-pixmap", "Portable pixmap",
-                       True, False, False),
-    "pgm": ImageFormat("PGM", "image/x-portable-graymap", "Portable graymap",
-                       True, False, False),
-    "pbm": ImageFormat("PBM", "image/x-portable-bitmap", "Portable bitmap",
-                       True, False, False),
-    "svg": ImageFormat("SVG", "image/svg+xml", "SVG drawing", False, False,
-                       True),
+    "pbm": ImageFormat("PBM", "pbm", "Portable bitmap", True, False, False),
+    "svg": ImageFormat("SVG", "svg", "SVG drawing", False, False, True),
     # Not an ImageMagick coder here: pdftoppm turns page 1 into a PNG.
-    "pdf": ImageFormat("PDF", "application/pdf", "PDF document", False,
-                       False, True),
+    "pdf": ImageFormat("PDF", "pdf", "PDF document", False, False, True),
 }
 
 # Longest side, in pixels, of a rasterised PDF page: a fixed size rather than
@@ -148,6 +145,12 @@ class ImageMagickHandler(Handler):
     """Converts between the raster formats of ``IMAGE_FORMATS``."""
 
     name = "imagemagick"
+    accepts_spooled_documents = True
+    tool_read_only = (POLICY_PATH,)
+    # ImageMagick 6 loses some coder errors, such as a limit hit inside
+    # libpng, and then prints nothing at all.
+    silent_failure_reason = ("no reason given (the image may exceed a "
+                             "resource limit)")
 
     def __init__(self, settings):
         super().__init__(settings)
@@ -158,50 +161,63 @@ class ImageMagickHandler(Handler):
                  "imagemagick_memory_limit")
         self._capabilities = None
 
+    def preflight_problems(self):
+        try:
+            self._commands()
+        except ConversionError as error:
+            return [str(error)]
+        return []
+
+    def start(self):
+        super().start()
+        # What this build reads and writes, asked once, now: an
+        # ImageMagick that cannot even list its formats stops the start.
+        self._coder_capabilities()
+
     def convert(self, data, source_format, destination_format, zip=False,
                 refresh=False, conversion_kw=None):
         """Return the image in ``destination_format``; ``conversion_kw``'s
         ``password`` opens a protected PDF; ``zip``, ``refresh`` and other
         keys are ignored (one image in, one out)."""
-        check_data(data)
         source = self._readable(source_format)
         target = self._writable(destination_format)
-        extension = destination_format.lower().lstrip(".")
         password = (conversion_kw or {}).get("password")
-        with temporary_directory(self.settings.tmp_path) as path:
-            input_spec = self._prepare_input(path, data, source, password)
-            self._check_area(input_spec, path)
+        with self.workspace() as work:
+            input_spec = self._input_spec(
+                work, work.write_input(data, source.coder.lower()), source,
+                password)
+            self._check_area(work, input_spec)
             if not target.multi_frame:
                 input_spec += "[0]"
-            output = os.path.join(path, "output." + extension)
+            output = work.file("output." + destination_format)
             argv = list(self._commands()[0]) + self._limit_args()
             argv.append(input_spec)
             if not target.alpha:
                 argv += ["-background", "white", "-alpha", "remove",
                          "-alpha", "off"]
             argv.append("%s:%s" % (target.coder, output))
-            self._run(argv, path)
-            self._check_output(output, target, path)
-            with open(output, "rb") as stream:
-                return stream.read()
+            work.run(argv)
+            self._check_output(work, output, target)
+            return work.output(output)
 
     def get_metadata(self, data, source_format, base_document=False):
-        check_data(data)
         source = self._readable(source_format)
         if source.coder == "PDF":
             raise UnsupportedFormat(
                 "ImageMagick does not read PDF metadata; the pdf handler does")
-        with temporary_directory(self.settings.tmp_path) as path:
-            input_spec = self._prepare_input(path, data, source)
-            self._check_area(input_spec, path)
+        with self.workspace() as work:
+            filename = work.write_input(data, source.coder.lower())
+            input_spec = self._input_spec(work, filename, source)
+            self._check_area(work, input_spec)
             argv = list(self._commands()[1]) + self._limit_args()
             argv += ["-verbose", input_spec + "[0]"]
-            result = self._run(argv, path)
-        metadata = parse_identify_verbose(
-            result.stdout.decode("utf-8", "replace"))
+            result = work.run(argv)
+            metadata = parse_identify_verbose(
+                result.stdout.decode("utf-8", "replace"))
+            base = work.output(filename) if base_document else None
         metadata["MIMEType"] = source.mimetype
         if base_document:
-            metadata["Data"] = data
+            metadata["Data"] = base
         return metadata
 
     def set_metadata(self, data, source_format, metadata):
@@ -220,17 +236,25 @@ class ImageMagickHandler(Handler):
                 formats.append((row.mimetype, row.title))
         return formats
 
-    def allowed_extensions(self, source_extension=None, document_type=None):
-        extension = (source_extension or "").lower().lstrip(".")
-        if not self._can_read(extension):
+    def allowed_extensions(self, source=None, document_type=None):
+        if not self._can_read(source):
             return []
         return self._target_extensions()
 
     def can_write(self, source_mimetype, destination_mimetype):
         # Only raster targets: svg, pdf, emf... are left to a later rule.
-        destination = (destination_mimetype or "").lower()
         return self._can_read(extension_for_mimetype(source_mimetype or "")) \
-            and any(row.mimetype == destination for row in self._targets())
+            and any(row.mimetype == destination_mimetype
+                    for row in self._targets())
+
+    def tool_environment(self, path=None):
+        env = super().tool_environment(path)
+        env["MAGICK_CONFIGURE_PATH"] = POLICY_PATH
+        if path:
+            # ImageMagick's own temporary files stay in the request folder.
+            env["MAGICK_TEMPORARY_PATH"] = path
+            env["TMPDIR"] = path
+        return env
 
     def _targets(self):
         capabilities = self._coder_capabilities()
@@ -247,20 +271,19 @@ class ImageMagickHandler(Handler):
         if row is None:
             return False
         if row.coder == "PDF":
-            return shutil.which("pdftoppm", path=self._env().get("PATH")) \
+            return shutil.which(
+                "pdftoppm", path=self.tool_environment().get("PATH")) \
                 is not None
         return "r" in self._coder_capabilities().get(row.coder, "")
 
     def _readable(self, source_format):
-        extension = (source_format or "").lower().lstrip(".")
-        if not self._can_read(extension):
+        if not self._can_read(source_format):
             raise UnsupportedFormat(
                 "this ImageMagick cannot read %r documents" % source_format)
-        return IMAGE_FORMATS[extension]
+        return IMAGE_FORMATS[source_format]
 
     def _writable(self, destination_format):
-        row = IMAGE_FORMATS.get((destination_format or "").lower()
-                                .lstrip("."))
+        row = IMAGE_FORMATS.get(destination_format)
         if row is None or row not in self._targets():
             raise UnsupportedFormat(
                 "ImageMagick cannot produce %r; it produces: %s"
@@ -274,34 +297,30 @@ class ImageMagickHandler(Handler):
         if self._capabilities is None:
             argv = list(self._commands()[0]) + ["-list", "format"]
             result = self.run_tool(argv, self.settings.tool_timeout,
-                                   self._env(), tool="ImageMagick",
-                                   read_only=[POLICY_PATH])
+                                   self.tool_environment(),
+                                   tool="ImageMagick",
+                                   read_only=self.tool_read_only)
             self._capabilities = parse_format_list(
                 result.stdout.decode("utf-8", "replace"))
         return self._capabilities
 
-    def _prepare_input(self, path, data, source, password=None):
-        """Write the document; return ImageMagick's explicit input spec."""
+    def _input_spec(self, work, filename, source, password=None):
+        """ImageMagick's explicit input spec for the document at
+        ``filename`` (a PDF's first page made PNG by pdftoppm)."""
         if source.coder == "PDF":
-            pdf = os.path.join(path, "input.pdf")
-            with open(pdf, "wb") as stream:
-                stream.write(data)
-            pdf = readable_pdf(pdf, password, self)
-            page = os.path.join(path, "page")
-            self._run(["pdftoppm", "-png", "-f", "1", "-l", "1",
-                       "-scale-to", str(PDF_RENDER_SIZE), "-singlefile",
-                       pdf, page], path)
+            pdf = readable_pdf(filename, password, self)
+            page = work.file("page")
+            work.run(["pdftoppm", "-png", "-f", "1", "-l", "1",
+                      "-scale-to", str(PDF_RENDER_SIZE), "-singlefile",
+                      pdf, page])
             return "PNG:%s.png" % page
-        filename = os.path.join(path, "input." + source.coder.lower())
-        with open(filename, "wb") as stream:
-            stream.write(data)
         return "%s:%s" % (source.coder, filename)
 
-    def _check_area(self, input_spec, path):
+    def _check_area(self, work, input_spec):
         """Refuse, from the header alone, an image too large to decode."""
         argv = list(self._commands()[1]) + self._limit_args()
         argv += ["-ping", "-format", "%w %h\\n", input_spec]
-        result = self._run(argv, path)
+        result = work.run(argv)
         for line in result.stdout.decode("ascii", "replace").splitlines():
             try:
                 width, height = (int(word) for word in line.split())
@@ -313,14 +332,12 @@ class ImageMagickHandler(Handler):
                     "(imagemagick_area_limit)"
                     % (width, height, self.settings.imagemagick_area_limit))
 
-    def _check_output(self, output, target, path):
-        if not os.path.exists(output) or os.path.getsize(output) == 0:
-            raise ConversionError("ImageMagick wrote an empty %s image"
-                                  % target.coder)
+    def _check_output(self, work, output, target):
+        work.check_output(output, "ImageMagick", target.coder + " image")
         argv = list(self._commands()[1]) + self._limit_args()
         argv += ["-ping", "-format", "%m\\n", "%s:%s" % (target.coder,
-                                                        output)]
-        found = self._run(argv, path).stdout.decode("ascii", "replace")
+                                                         output)]
+        found = work.run(argv).stdout.decode("ascii", "replace")
         found = found.split()[0] if found.split() else ""
         if found != target.coder:
             raise ConversionError("ImageMagick's output is %r, not %s"
@@ -335,35 +352,7 @@ class ImageMagickHandler(Handler):
                 "-limit", "time", str(math.ceil(settings.tool_timeout))]
 
     def _commands(self):
-        return imagemagick_commands(self._env().get("PATH"))
-
-    def _env(self, path=None):
-        env = child_environment(self.settings.env)
-        env["MAGICK_CONFIGURE_PATH"] = POLICY_PATH
-        if path:
-            env["MAGICK_TEMPORARY_PATH"] = path
-            env["TMPDIR"] = path
-        return env
-
-    def _run(self, argv, path):
-        logger.debug("running %s", argv)
-        try:
-            return self.run_tool(argv, self.settings.tool_timeout,
-                                 self._env(path), path,
-                                 read_only=[POLICY_PATH])
-        except ConversionError as error:
-            message = str(error)
-            if message.endswith(": "):
-                # ImageMagick 6 loses some coder errors, such as a limit
-                # hit inside libpng, and then prints nothing at all.
-                message += ("no reason given (the image may exceed a "
-                            "resource limit)")
-            raise ConversionError(message)
-
-
-def check_data(data):
-    if not data:
-        raise InvalidRequest("the document is empty")
+        return imagemagick_commands(self.tool_environment().get("PATH"))
 
 
 def parse_format_list(text):

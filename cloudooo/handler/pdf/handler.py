@@ -7,24 +7,16 @@
   ``page size``, ``pdf version``...), values as pdfinfo prints them
   (strings, ``pages`` included), plus ``MIMEType``.
 * set_metadata: pypdf rewrites the information dictionary, keeping every
-  page; it runs as a child process (``metadata_writer.py``) so that a
-  pathological document meets the same timeout as the other tools.
+  page; it runs as a child process (``pypdf_child.py rewrite``) so that
+  a pathological document meets the same timeout as the other tools.
 """
 
 import json
-import logging
-import os
-import sys
 
-from cloudooo.errors import ConversionError, InvalidRequest, UnsupportedFormat
+from cloudooo.errors import InvalidRequest, UnsupportedFormat
 from cloudooo.handler.base import Handler
-from cloudooo.handler.pdf.protection import readable_pdf
-from cloudooo.util import child_environment, temporary_directory
-
-logger = logging.getLogger(__name__)
-
-METADATA_WRITER = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                               "metadata_writer.py")
+from cloudooo.handler.pdf.protection import (PYPDF_CHILD_READ_ONLY,
+                                             pypdf_argv, readable_pdf)
 
 TEXT_FORMATS = ("txt", "text")
 
@@ -58,41 +50,47 @@ class PDFHandler(Handler):
 
     name = "pdf"
     accepts_password = True
+    accepts_spooled_documents = True
+    required_programs = ("pdftotext", "pdfinfo")
+    install_hint = "poppler-utils"
 
     def convert(self, data, source_format, destination_format, zip=False,
                 refresh=False, conversion_kw=None):
         """Return the text of the PDF, UTF-8; ``conversion_kw``'s
         ``password`` opens a protected PDF; ``zip``, ``refresh`` and other
         keys are ignored."""
-        check_source(data, source_format)
-        if (destination_format or "").lower().lstrip(".") not in TEXT_FORMATS:
+        check_source(source_format)
+        if destination_format not in TEXT_FORMATS:
             raise UnsupportedFormat(
                 "the pdf handler only extracts text (txt), not %r"
                 % destination_format)
         password = (conversion_kw or {}).get("password")
         if password is not None and not isinstance(password, str):
             raise InvalidRequest("conversion_kw 'password' must be a string")
-        with temporary_directory(self.settings.tmp_path) as path:
-            source = readable_pdf(write_pdf(path, data), password,
+        with self.workspace() as work:
+            source = readable_pdf(work.write_input(data, "pdf"), password,
                                   self)
-            output = os.path.join(path, "output.txt")
-            self._run(["pdftotext", "-enc", "UTF-8", source, output], path)
-            if not os.path.exists(output):
-                raise ConversionError("pdftotext wrote no text file")
-            with open(output, "rb") as stream:
-                return stream.read()
+            output = work.file("output.txt")
+            work.run(["pdftotext", "-enc", "UTF-8", source, output])
+            # A PDF without text is an empty text file, not a failure.
+            work.check_output(output, "pdftotext", "text file",
+                              allow_empty=True)
+            return work.output(output)
 
     def get_metadata(self, data, source_format, base_document=False,
                      password=None):
-        check_source(data, source_format)
-        with temporary_directory(self.settings.tmp_path) as path:
-            source = readable_pdf(write_pdf(path, data), password,
-                                  self)
-            result = self._run(["pdfinfo", "-enc", "UTF-8", source], path)
-        metadata = parse_pdfinfo(result.stdout.decode("utf-8", "replace"))
+        check_source(source_format)
+        with self.workspace() as work:
+            source = work.write_input(data, "pdf")
+            result = work.run(["pdfinfo", "-enc", "UTF-8",
+                               readable_pdf(source, password, self)])
+            metadata = parse_pdfinfo(result.stdout.decode("utf-8",
+                                                          "replace"))
+            # As sent, protected or not.
+            base = work.output(source) if base_document else None
         metadata["MIMEType"] = "application/pdf"
         if base_document:
-            metadata["Data"] = data
+            metadata["Data"] = base
         return metadata
 
     def set_metadata(self, data, source_format, metadata):
@@ -102,27 +100,24 @@ class PDFHandler(Handler):
         must be PDF dates (``D:20110120135018+01'00'``); lists are joined
         with ", "; keys pdfinfo computes (``pages``...) are skipped.
         """
-        check_source(data, source_format)
+        check_source(source_format)
         info = info_dictionary(metadata)
-        with temporary_directory(self.settings.tmp_path) as path:
-            source = write_pdf(path, data)
-            output = os.path.join(path, "output.pdf")
-            self._run([sys.executable, METADATA_WRITER, source, output],
-                      path, input_bytes=json.dumps(info).encode("utf-8"),
-                      tool="pypdf")
-            if not os.path.exists(output) or os.path.getsize(output) == 0:
-                raise ConversionError("pypdf wrote an empty PDF")
-            with open(output, "rb") as stream:
-                return stream.read()
+        with self.workspace() as work:
+            output = work.file("output.pdf")
+            work.run(pypdf_argv("rewrite", work.write_input(data, "pdf"),
+                                output),
+                     input_bytes=json.dumps(info).encode("utf-8"),
+                     tool="pypdf", read_only=PYPDF_CHILD_READ_ONLY)
+            work.check_output(output, "pypdf", "PDF")
+            return work.output(output)
 
     def allowed_conversion_formats(self, source_mimetype):
-        if (source_mimetype or "").split(";")[0].strip().lower() \
-                == "application/pdf":
+        if source_mimetype == "application/pdf":
             return [("text/plain", "Plain Text")]
         return []
 
-    def allowed_extensions(self, source_extension=None, document_type=None):
-        if (source_extension or "").lower().lstrip(".") == "pdf":
+    def allowed_extensions(self, source=None, document_type=None):
+        if source == "pdf":
             return [("txt", "Plain Text")]
         return []
 
@@ -130,30 +125,11 @@ class PDFHandler(Handler):
         return (source_mimetype, destination_mimetype) == (
             "application/pdf", "text/plain")
 
-    def _run(self, argv, path, input_bytes=None, tool=None):
-        logger.debug("running %s", argv)
-        # The pypdf helper runs on the server's virtualenv.
-        read_only = [sys.prefix, METADATA_WRITER] \
-            if METADATA_WRITER in argv else []
-        return self.run_tool(argv, self.settings.tool_timeout,
-                             child_environment(self.settings.env), path,
-                             input_bytes=input_bytes, tool=tool,
-                             read_only=read_only)
 
-
-def check_source(data, source_format):
-    if not data:
-        raise InvalidRequest("the document is empty")
-    if (source_format or "").lower().lstrip(".") != "pdf":
+def check_source(source_format):
+    if source_format != "pdf":
         raise UnsupportedFormat("the pdf handler reads PDF, not %r"
                                 % source_format)
-
-
-def write_pdf(path, data):
-    filename = os.path.join(path, "input.pdf")
-    with open(filename, "wb") as stream:
-        stream.write(data)
-    return filename
 
 
 def parse_pdfinfo(text):
