@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 from tests import documents
+from tests.ops_helpers import get_json
 from tests.server import b64, unb64
 from tests.test_supervision import (PDF_MAGIC, assert_whole, long_document,
                                     small_document, wait_for)
@@ -281,29 +282,56 @@ def test_kill_9_under_load_never_blames_a_valid_document(make_server):
     items = valid_documents(server.proxy())
     done = threading.Event()
     killed = []
+    in_flight = set()
+    in_flight_lock = threading.Lock()
+
+    def serving_office_pids():
+        """soffice pids of the instances up and serving (none restarting),
+        or [] while one is not."""
+        _status, body = get_json(server.port, "/ready")
+        instances = body.get("instances", [])
+        if len(instances) != 2 or any(
+                instance["status"] not in ("ready", "busy")
+                or not instance["soffice_pid"] for instance in instances):
+            return []
+        return sorted(instance["soffice_pid"] for instance in instances)
 
     def killer():
+        # Each request may crash once (it is retried); it is killed twice
+        # only if the next kill comes before its retry ends.  So the next
+        # kill waits until every request in flight at the last one has
+        # ended, and both instances are serving again.
+        survivors_of_last_kill = set()
         while not done.is_set() and len(killed) < MAX_KILLS:
-            pids = server.office_pids()
-            if len(pids) == 2:
-                victim = pids[len(killed) % 2]
+            done.wait(3.0)
+            with in_flight_lock:
+                if survivors_of_last_kill & in_flight:
+                    continue
+            pids = serving_office_pids()
+            if not pids:
+                continue
+            victim = pids[len(killed) % 2]
+            with in_flight_lock:
                 try:
                     os.kill(victim, signal.SIGKILL)
-                    killed.append(victim)
                 except ProcessLookupError:
-                    pass
-            # Let the pool recover before the next kill, so that one
-            # request is not killed on both its tries.
-            done.wait(3.0)
+                    continue
+                killed.append(victim)
+                survivors_of_last_kill = set(in_flight)
 
     def one(number):
         data, source, destination = items[number % len(items)]
+        with in_flight_lock:
+            in_flight.add(number)
         try:
             bounded_proxy(server, 300).convertFile(b64(data), source,
                                                    destination)
             return None
         except xmlrpc.client.Fault as fault:
             return (source, destination, fault.faultCode, fault.faultString)
+        finally:
+            with in_flight_lock:
+                in_flight.discard(number)
 
     with concurrent.futures.ThreadPoolExecutor(LOAD_CLIENTS + 1) as executor:
         killing = executor.submit(killer)
