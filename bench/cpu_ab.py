@@ -19,7 +19,6 @@ temporary directory removed, on the way out.
 """
 
 import argparse
-import http.client
 import os
 import shutil
 import statistics
@@ -30,11 +29,12 @@ import time
 import xmlrpc.client
 from pathlib import Path
 
-import psutil
-
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
+sys.path.insert(0, str(PROJECT / "bench"))
 
+from bench import (CASES, big_request_body, post_big,  # noqa: E402
+                   tree_cpu_seconds)
 from tests import documents  # noqa: E402
 from tests.big_documents import big_odt  # noqa: E402
 from tests.server import ServerProcess, b64, unb64  # noqa: E402
@@ -42,23 +42,8 @@ from tests.server import ServerProcess, b64, unb64  # noqa: E402
 SERVER_SETTINGS = {"limit_number_request": 0, "timeout_response": 120,
                    "queue_timeout": 120}
 CLIENT_THREADS = 4
-CALL_TIMEOUT = 300
+CALL_TIMEOUT = 300  # one small conversion
 BIG_SIZE = 20 * 1024 ** 2
-
-
-def cpu_seconds(server_pid):
-    """(server, UNO workers) CPU seconds so far."""
-    server = psutil.Process(server_pid)
-    times = server.cpu_times()
-    workers = 0.0
-    for child in server.children(recursive=True):
-        try:
-            if child.name().startswith("python"):
-                child_times = child.cpu_times()
-                workers += child_times.user + child_times.system
-        except psutil.Error:
-            continue
-    return times.user + times.system, workers
 
 
 def small_run(server, jobs, conversions):
@@ -79,32 +64,23 @@ def small_run(server, jobs, conversions):
 
     threads = [threading.Thread(target=client, args=(number,), daemon=True)
                for number in range(CLIENT_THREADS)]
-    before = cpu_seconds(server.pid)
+    before = tree_cpu_seconds(server.pid)
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(CALL_TIMEOUT * per_thread)
     if failures or any(thread.is_alive() for thread in threads):
         raise RuntimeError("small run failed: %s" % (failures or "timeout"))
-    after = cpu_seconds(server.pid)
+    after = tree_cpu_seconds(server.pid)
     done = per_thread * CLIENT_THREADS
     return tuple(1000 * (a - b) / done for a, b in zip(after, before))
 
 
 def big_call(server, body):
     """The server's CPU ms for one big call."""
-    before = cpu_seconds(server.pid)[0]
-    connection = http.client.HTTPConnection("127.0.0.1", server.port,
-                                            timeout=CALL_TIMEOUT)
-    try:
-        connection.request("POST", "/RPC2", body,
-                           {"Content-Type": "text/xml"})
-        answer = connection.getresponse().read()
-    finally:
-        connection.close()
-    if b"<string>" not in answer:
-        raise RuntimeError("big call failed: %r" % answer[:300])
-    return 1000 * (cpu_seconds(server.pid)[0] - before)
+    before = tree_cpu_seconds(server.pid)[0]
+    post_big(server, body)
+    return 1000 * (tree_cpu_seconds(server.pid)[0] - before)
 
 
 def alternated(runs):
@@ -172,9 +148,8 @@ def main():
 
         if arguments.big_rounds:
             path = big_odt(root / "big.odt", BIG_SIZE)
-            body = xmlrpc.client.dumps(
-                (b64(path.read_bytes()), "odt", "pdf"), "convertFile",
-                allow_none=True).encode("utf-8")
+            body, _ms = big_request_body(path.read_bytes(), next(
+                case for case in CASES if case.name == "odt->pdf"))
             for server in servers.values():
                 big_call(server, body)  # warm-up
             big = {name: [] for name in servers}
