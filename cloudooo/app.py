@@ -171,7 +171,7 @@ def build_app(settings):
     granulator_class = functools.partial(
         OdtGranulator, max_unpacked_size=settings.max_unpacked_size,
         max_compression_ratio=settings.max_compression_ratio)
-    manager = Manager(registry, handlers, granulator_class)
+    manager = Manager(registry, granulator_class)
     app = OpsApplication(
         manager, settings.max_request_size,
         handlers={name: handlers[name] for name in routed.names},

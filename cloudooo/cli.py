@@ -15,7 +15,8 @@ import logging
 import os
 import signal
 import sys
-import time
+
+from cloudooo.util import wait_until
 
 logger = logging.getLogger("cloudooo.cli")
 
@@ -108,17 +109,20 @@ def daemonize(log_file, prog="cloudooo"):
 def _wait_for_start_report(read_fd, log_file, prog):
     import select
     chunks = []
-    deadline = time.monotonic() + DAEMON_START_WAIT_SECONDS
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([read_fd], [], [],
-                                    deadline - time.monotonic())
-        if not ready:
-            break
+
+    def report_complete():
+        # The server closes its end once it serves; its exit closes it
+        # after a failure: the report is whole at end of file.
+        if not select.select([read_fd], [], [], 0)[0]:
+            return False
         chunk = os.read(read_fd, 65536)
-        if not chunk:
-            break
         chunks.append(chunk)
-    else:
+        return not chunk
+
+    try:
+        wait_until(report_complete, DAEMON_START_WAIT_SECONDS,
+                   what="the server's start report")
+    except TimeoutError:
         sys.stderr.write("%s: still starting after %d s; see %s\n" % (
             prog, DAEMON_START_WAIT_SECONDS, log_file or "the log"))
         return 0
@@ -217,10 +221,8 @@ class Server:
             return
         logger.info("not ready: serving %.0f s more before draining", notice)
         signals_before = self.signals_received
-        deadline = time.monotonic() + notice
-        while time.monotonic() < deadline and \
-                self.signals_received == signals_before:
-            self.waitress.tick(LOOP_TICK_SECONDS)
+        self._serve_until(lambda: self.signals_received != signals_before,
+                          notice)
 
     def _drain(self):
         """Stop accepting; answer what is in flight; interrupt what is still
@@ -228,20 +230,28 @@ class Server:
         "server stopping" Fault); then stop handlers."""
         self.app.refuse()
         self.waitress.stop_listening()
-        deadline = time.monotonic() + DRAIN_GRACE_SECONDS
-        interrupt_at = deadline - INTERRUPT_MARGIN_SECONDS
-        interrupted = False
-        while time.monotonic() < deadline and (
-                self.app.in_flight or self.waitress.has_pending_output()):
-            if not interrupted and self.app.in_flight and \
-                    time.monotonic() >= interrupt_at:
+        if not self._serve_until(self._drained, DRAIN_GRACE_SECONDS -
+                                 INTERRUPT_MARGIN_SECONDS):
+            if self.app.in_flight:
                 logger.warning("%d request(s) still running: interrupting "
                                "them", self.app.in_flight)
                 self.app.interrupt()
-                interrupted = True
-            self.waitress.tick(LOOP_TICK_SECONDS)
+            self._serve_until(self._drained, INTERRUPT_MARGIN_SECONDS)
         self.app.close()
         self.waitress.close()
+
+    def _drained(self):
+        """No request running, no answer left to write."""
+        return not (self.app.in_flight or self.waitress.has_pending_output())
+
+    def _serve_until(self, condition, seconds):
+        """Serve connections until ``condition()`` holds or ``seconds``
+        pass; whether it holds."""
+        try:
+            return wait_until(condition, seconds, LOOP_TICK_SECONDS,
+                              pause=self.waitress.tick)
+        except TimeoutError:
+            return False
 
 
 def serve(arguments):

@@ -43,6 +43,7 @@ from pathlib import Path
 import psutil
 
 from cloudooo.errors import ConfigurationError
+from cloudooo.util import wait_until
 
 logger = logging.getLogger("cloudooo.cluster")
 
@@ -482,12 +483,13 @@ class Cluster:
     def _wait_servers_ready(self):
         """True once every server answers /ready with 200; False if one
         exits first or a stop signal comes."""
-        settings = self.plan.settings
-        deadline = time.monotonic() + settings.office_start_timeout + 120
+        timeout = self.plan.settings.office_start_timeout + 120
         waiting = list(self.servers)
-        while waiting:
+
+        def start_up_outcome():
+            """"ready", "failed" or "stopped"; None while servers start."""
             if self.stop_signals:
-                return False
+                return "stopped"
             for server in list(waiting):
                 code = server.popen.poll()
                 if code is not None:
@@ -495,17 +497,19 @@ class Cluster:
                                  "%s ends with:\n%s", server.plan.name,
                                  describe_exit(code), server.plan.log_path,
                                  _tail(server.plan.log_path))
-                    return False
+                    return "failed"
                 if server.is_ready():
                     logger.info("%s ready", server.plan.name)
                     waiting.remove(server)
-            if waiting and time.monotonic() > deadline:
-                logger.error("%s not ready after %.0f s", ", ".join(
-                    server.plan.name for server in waiting),
-                    settings.office_start_timeout + 120)
-                return False
-            time.sleep(READY_POLL_SECONDS if waiting else 0)
-        return True
+            return None if waiting else "ready"
+
+        try:
+            return wait_until(start_up_outcome, timeout, READY_POLL_SECONDS,
+                              what="every server ready") == "ready"
+        except TimeoutError:
+            logger.error("%s not ready after %.0f s", ", ".join(
+                server.plan.name for server in waiting), timeout)
+            return False
 
     def _start_haproxy(self):
         with open(self.plan.haproxy_log_path, "ab") as log:
@@ -593,11 +597,14 @@ class Cluster:
             self.haproxy.send_signal(signal.SIGUSR1)
         for server in self.servers:
             server.signal(signal.SIGTERM)
-        deadline = time.monotonic() + self.plan.drain_notice_seconds + \
-            SERVER_STOP_EXTRA_SECONDS
-        while any(server.is_running() for server in self.servers) and \
-                time.monotonic() < deadline:
-            time.sleep(LOOP_TICK_SECONDS)
+        try:
+            wait_until(lambda: not any(server.is_running()
+                                       for server in self.servers),
+                       self.plan.drain_notice_seconds +
+                       SERVER_STOP_EXTRA_SECONDS, LOOP_TICK_SECONDS,
+                       what="every server stopped")
+        except TimeoutError:
+            pass  # those still running are killed here:
         for server in self.servers:
             if server.is_running():
                 logger.warning("%s pid %d did not stop: killed",

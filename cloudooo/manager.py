@@ -116,9 +116,8 @@ class Manager:
     # hand them over as a SpooledDocument, already decoded to disk.
     document_arguments = ("file", "data")
 
-    def __init__(self, registry, handlers, granulator_class):
+    def __init__(self, registry, granulator_class):
         self.registry = registry
-        self.handlers = handlers
         self.granulator_class = granulator_class
 
     def _document(self, file, source_format):

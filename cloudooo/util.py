@@ -15,12 +15,16 @@ from cloudooo.errors import ConversionError, ConversionTimeout, ServerStopping
 logger = logging.getLogger(__name__)
 
 
-def wait_until(condition, timeout, interval=0.05, what="condition"):
+def wait_until(condition, timeout, interval=0.05, what="condition",
+               pause=None):
     """Poll ``condition()`` until it returns a true value or ``timeout`` passes.
 
-    Returns the value; raises TimeoutError naming ``what``.  This is the only
-    place that waits for readiness: no fixed sleeps elsewhere.
+    Returns the value; raises TimeoutError naming ``what``.  Between polls,
+    ``pause(interval)`` (``time.sleep`` unless given: a serving loop passes
+    what serves connections meanwhile).  This is the only place that waits
+    for readiness: no fixed sleeps elsewhere.
     """
+    pause = pause or time.sleep
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
@@ -28,7 +32,7 @@ def wait_until(condition, timeout, interval=0.05, what="condition"):
             return value
         if time.monotonic() >= deadline:
             raise TimeoutError("%s not reached within %.1f s" % (what, timeout))
-        time.sleep(interval)
+        pause(interval)
 
 
 @contextlib.contextmanager

@@ -92,6 +92,19 @@ def chromium_family(server):
     return names
 
 
+def renderer_started(browser, since):
+    """Whether ``browser`` has a renderer started after ``since`` (epoch
+    seconds): the page of a request is loading."""
+    for child in browser.children(recursive=True):
+        try:
+            if "--type=renderer" in child.cmdline() and \
+                    child.create_time() >= since - 1:
+                return True
+        except psutil.NoSuchProcess:
+            pass
+    return False
+
+
 def wait_for(condition, what):
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
@@ -308,17 +321,8 @@ def test_browser_killed_mid_request_is_restarted_and_the_request_answered(
 
     thread = threading.Thread(target=slow_request)
     thread.start()
-
-    def renderer_started():
-        for child in browser.children(recursive=True):
-            try:
-                if "--type=renderer" in child.cmdline() and \
-                        child.create_time() >= started - 1:
-                    return True
-            except psutil.NoSuchProcess:
-                pass
-        return False
-    wait_for(renderer_started, "a renderer for the slow request")
+    wait_for(lambda: renderer_started(browser, started),
+             "a renderer for the slow request")
     os.kill(browser.pid, signal.SIGKILL)
     thread.join(WAIT_SECONDS)
     assert not thread.is_alive()
@@ -365,6 +369,42 @@ def test_sighup_stops_the_browser_and_its_driver(make_server):
     # The browser's profile went with it.
     profiles = Path(server.settings["working_path"]) / "chromium"
     assert list(profiles.iterdir()) == []
+
+
+def test_sighup_during_a_conversion_answers_server_stopping(make_server):
+    # chromium_timeout outlasts the drain: only the interrupt of the stop
+    # can end this request.
+    server = make_server(chromium_timeout=120)
+    to_pdf(server.proxy(), pages.scripted_page(), {"page_size": "A4"})
+    [browser] = browser_processes(server)
+    family = chromium_family(server)
+    started = time.time()
+    result = {}
+
+    def endless_request():
+        try:
+            result["pdf"] = to_pdf(server.proxy(),
+                                   pages.endless_script_page(),
+                                   {"enable_javascript": True})
+        except Exception as error:
+            result["error"] = error
+
+    thread = threading.Thread(target=endless_request, daemon=True)
+    thread.start()
+    wait_for(lambda: renderer_started(browser, started),
+             "a renderer for the endless page")
+    assert server.stop(signal.SIGHUP) == []
+    thread.join(WAIT_SECONDS)
+    assert not thread.is_alive()
+    error = result.get("error")
+    assert isinstance(error, xmlrpc.client.Fault), result
+    assert (error.faultCode, error.faultString) == (
+        2, "the server is stopping")
+    log = server.log()
+    assert "chromium: interrupting browser pid" in log, log
+    assert "Traceback" not in log, log
+    _gone, alive = psutil.wait_procs(family, timeout=10)
+    assert alive == []
 
 
 def max_colour_spread(pdf):

@@ -10,11 +10,13 @@ carry its request id.
 """
 
 import contextvars
+import dataclasses
 import logging
 import re
 import threading
 import time
 import uuid
+from typing import Optional
 
 _current_record = contextvars.ContextVar("cloudooo_request", default=None)
 _current_request_id = contextvars.ContextVar("cloudooo_request_id",
@@ -25,25 +27,21 @@ _current_request_id = contextvars.ContextVar("cloudooo_request_id",
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
+@dataclasses.dataclass(eq=False)  # one call's record: equal only to itself
 class RequestRecord:
     """The facts of one call; ``None`` where they do not apply."""
 
-    __slots__ = ("request_id", "method", "handler", "source", "destination",
-                 "input_bytes", "output_bytes", "office", "queue_wait",
-                 "fault_code", "started")
-
-    def __init__(self, request_id, method):
-        self.request_id = request_id
-        self.method = method
-        self.handler = None
-        self.source = None
-        self.destination = None
-        self.input_bytes = None
-        self.output_bytes = None
-        self.office = None
-        self.queue_wait = None
-        self.fault_code = None  # a Fault answered, or swallowed (legacy)
-        self.started = time.monotonic()
+    request_id: str
+    method: str
+    handler: Optional[str] = None
+    source: Optional[str] = None
+    destination: Optional[str] = None
+    input_bytes: Optional[int] = None
+    output_bytes: Optional[int] = None
+    office: Optional[str] = None
+    queue_wait: Optional[float] = None  # seconds
+    fault_code: Optional[int] = None  # a Fault answered, or swallowed (legacy)
+    started: float = dataclasses.field(default_factory=time.monotonic)
 
 
 def new_request_id(proposed=None):
@@ -85,6 +83,7 @@ def note(**facts):
     record = _current_record.get()
     if record is not None:
         for name, value in facts.items():
+            getattr(record, name)  # a misspelt fact fails (AttributeError)
             setattr(record, name, value)
 
 

@@ -6,9 +6,10 @@ Only the pid written in the file is ever signalled.
 
 import os
 import signal
-import time
 
 import psutil
+
+from cloudooo.util import wait_until
 
 STOP_POLL_SECONDS = 0.1
 
@@ -76,12 +77,12 @@ def stop(pid_file, signum=signal.SIGHUP, timeout=60.0):
                 "removed" % (pid, pid_file)
         return 3, "not running (no pid in %s)" % pid_file
     os.kill(pid, signum)
-    deadline = time.monotonic() + timeout
-    while is_running(pid):
-        if time.monotonic() > deadline:
-            return 1, "pid %d still running %.0f s after %s" % (
-                pid, timeout, signal.Signals(signum).name)
-        time.sleep(STOP_POLL_SECONDS)
+    try:
+        wait_until(lambda: not is_running(pid), timeout, STOP_POLL_SECONDS,
+                   what="the end of pid %d" % pid)
+    except TimeoutError:
+        return 1, "pid %d still running %.0f s after %s" % (
+            pid, timeout, signal.Signals(signum).name)
     if read_pid(pid_file) == pid:
         _remove(pid_file)
     return 0, "stopped pid %d (%s)" % (pid, signal.Signals(signum).name)

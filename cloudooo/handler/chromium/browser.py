@@ -20,6 +20,8 @@ browser context (no cookie, cache or storage shared between requests).
 Supervision: a browser that died is started again on the next request; a
 request running when it died is submitted once more; a request running
 past its timeout kills the browser (the request gets ConversionTimeout).
+A stopping server interrupts the browser: it is killed, never started
+again, and its requests get ServerStopping, as the office pool's do.
 """
 
 import asyncio
@@ -38,7 +40,8 @@ import sys
 
 import psutil
 
-from cloudooo.errors import ConversionError, ConversionTimeout
+from cloudooo.errors import (ConversionError, ConversionTimeout,
+                             ServerStopping)
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +137,7 @@ class ChromiumBrowser:
         self._process = None
         self._home = None  # launcher, pid file and profile of the browser
         self._starting = None  # asyncio.Lock, made on the loop
-        self._stopped = False
+        self._stopping = False  # set once: no browser starts again
         self.restarts = 0
 
     # -- called from request threads ----------------------------------------
@@ -153,8 +156,8 @@ class ChromiumBrowser:
         job once more; past ``timeout`` seconds the browser is killed and
         ConversionTimeout raised.
         """
-        if self._stopped:
-            raise ConversionError("Chromium is stopping with the server")
+        if self._stopping:
+            raise ServerStopping()
         loop = self._ensure_loop()
         # Starting the browser has its own limit, not the request's.
         starting = asyncio.run_coroutine_threadsafe(self._connected(), loop)
@@ -178,6 +181,17 @@ class ChromiumBrowser:
             raise ConversionTimeout(
                 "Chromium did not finish within chromium_timeout (%s s) and "
                 "was killed" % timeout)
+
+    def interrupt(self):
+        """The server is stopping and its drain time runs out (any thread):
+        kill the browser, start none again; the requests it was serving
+        get ServerStopping."""
+        self._stopping = True
+        pid = self.pid
+        if pid is not None:
+            logger.warning("chromium: interrupting browser pid %d: the "
+                           "server is stopping", pid)
+            self.kill()
 
     def kill(self):
         """SIGKILL the browser and its children (any thread)."""
@@ -208,7 +222,7 @@ class ChromiumBrowser:
         """Close the browser and Playwright, stop the loop thread; no
         process of ours survives."""
         with self._guard:
-            self._stopped = True  # no browser starts again
+            self._stopping = True
             loop, thread = self._loop, self._thread
             self._loop = self._thread = None
         if loop is None:
@@ -227,8 +241,8 @@ class ChromiumBrowser:
 
     def _ensure_loop(self):
         with self._guard:
-            if self._stopped:
-                raise ConversionError("Chromium is stopping with the server")
+            if self._stopping:
+                raise ServerStopping()
             if self._loop is None:
                 loop = asyncio.new_event_loop()
                 started = threading.Event()
@@ -253,9 +267,13 @@ class ChromiumBrowser:
                 return await job(browser)
             except asyncio.CancelledError:
                 raise
-            except ConversionError:
-                raise
             except Exception as error:
+                if self._stopping:
+                    # Interrupted by the stop: not the page's fault, and no
+                    # second attempt.
+                    raise ServerStopping()
+                if isinstance(error, ConversionError):
+                    raise
                 if not await self._died(browser):
                     raise ConversionError("Chromium could not convert this "
                                           "page: %s" % first_line(error))
@@ -282,6 +300,8 @@ class ChromiumBrowser:
         if self._starting is None:
             self._starting = asyncio.Lock()
         async with self._starting:
+            if self._stopping:
+                raise ServerStopping()
             if self._browser is not None and self._healthy(self._browser):
                 return self._browser
             if self._browser is not None or self._process is not None:

@@ -136,6 +136,12 @@ class ChromiumHandler(Handler):
             self.browser.stop()
             self.browser = None
 
+    def interrupt(self):
+        super().interrupt()  # the grayscale pass's Ghostscript
+        browser = self.browser
+        if browser is not None:
+            browser.interrupt()
+
     def can_write(self, source_mimetype, destination_mimetype):
         return destination_mimetype == "application/pdf"
 

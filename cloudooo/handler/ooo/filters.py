@@ -10,6 +10,7 @@ reachable as ``ms.<ext>`` (``docx`` is Office Open XML, ``ms.docx`` is
 "Word 2007-365").
 """
 
+import dataclasses
 import logging
 import re
 
@@ -173,21 +174,17 @@ HTML_PAGE_SOURCE_EXTENSIONS = ("html", "htm", "xhtml", "zip")
 HTML_BASE_EXTENSION = "html"
 
 
+@dataclasses.dataclass(frozen=True)
 class ExportFilter:
     """One listed export filter: the (extension, title) pair it gives."""
 
-    __slots__ = ("name", "title", "service", "extension", "mimetype",
-                 "flags", "other_extensions")
-
-    def __init__(self, name, title, service, extension, mimetype, flags,
-                 other_extensions):
-        self.name = name
-        self.title = title
-        self.service = service
-        self.extension = extension
-        self.mimetype = mimetype
-        self.flags = flags
-        self.other_extensions = other_extensions
+    name: str
+    title: str
+    service: str
+    extension: str
+    mimetype: str
+    flags: int
+    other_extensions: tuple  # its type's other extensions (jpeg, htm)
 
     @property
     def pair(self):
@@ -282,7 +279,7 @@ class FilterCatalogue:
             export_filter = ExportFilter(
                 name, title, service, extension, type_info["MediaType"],
                 info.get("Flags") or 0,
-                [ext for ext in extensions if ext != extension])
+                tuple(ext for ext in extensions if ext != extension))
             if listed:
                 self._listed.append(export_filter)
             else:
@@ -332,8 +329,8 @@ class FilterCatalogue:
                     chosen.setdefault((export_filter.service, alias),
                                       export_filter)
         for export_filter in self._unlisted_targets:
-            for extension in [export_filter.extension] + \
-                    export_filter.other_extensions:
+            for extension in (export_filter.extension,
+                              *export_filter.other_extensions):
                 chosen.setdefault((export_filter.service, extension),
                                   export_filter)
         return chosen

@@ -203,9 +203,8 @@ class OfficeHandler(Handler):
         return self.catalogue.allowed_mimetypes(extension) if extension \
             else []
 
-    def allowed_extensions(self, source_extension=None, document_type=None):
-        return self.catalogue.allowed_extensions(source_extension,
-                                                 document_type)
+    def allowed_extensions(self, source=None, document_type=None):
+        return self.catalogue.allowed_extensions(source, document_type)
 
     def can_write(self, source_mimetype, destination_mimetype):
         # LibreOffice is the registry's last resort for many sources (zip,

@@ -16,8 +16,10 @@ and sw's SwAsciiOptions).
 """
 
 import codecs
+import dataclasses
 import re
 import textwrap
+from typing import Callable
 
 from cloudooo.errors import InvalidRequest
 
@@ -233,17 +235,18 @@ def handled_elsewhere(_plan, _value, _filter_name):
     """Keys the handler itself acts on (script, password)."""
 
 
+@dataclasses.dataclass(frozen=True)
 class ExportOption:
     """One ``conversion_kw`` key: where it applies and what it becomes."""
 
-    def __init__(self, name, families, check, apply, meaning, secret=False):
-        self.name = name
-        # A secret's value never appears in a Fault (Faults are logged).
-        self.secret = secret
-        self.families = families
-        self.check = check
-        self.apply = apply
-        self.meaning = meaning
+    name: str
+    families: tuple  # of target families, or ALL_TARGETS
+    # value -> clean value; a ValueError says what the value must be
+    check: Callable
+    apply: Callable  # (plan, clean value, filter name): fills the plan
+    meaning: str  # its line in the README's table (readme_table)
+    # A secret's value never appears in a Fault (Faults are logged).
+    secret: bool = False
 
     def applies_to(self, family):
         return self.families == ALL_TARGETS or family in self.families
