@@ -143,10 +143,17 @@ def pools(tmp_path):
 
 
 def settled(pool):
-    """Wait until no entry is being restarted; the idle entries."""
-    wait_until(lambda: all(instance["status"] != "restarting"
-                           for instance in pool.snapshot()["instances"]),
-               WAIT_SECONDS, interval=0.001, what="maintenance done")
+    """Wait until no entry is being restarted and each restarted one is
+    back (a maintenance thread leaves the restarting set just before it
+    gives its entry back); the idle entries."""
+
+    def done():
+        with pool._condition:
+            return not pool._maintaining and all(
+                entry in pool._idle or entry in pool._busy
+                for entry in pool.entries)
+
+    wait_until(done, WAIT_SECONDS, interval=0.001, what="maintenance done")
     return [entry for entry in pool.entries if entry in pool._idle]
 
 
