@@ -21,6 +21,7 @@ stderr.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -352,42 +353,42 @@ class Office:
         return {"filters": filters, "types": types}
 
     def convert(self, request):
-        document = self._load(request)
-        try:
+        with self._loaded(request) as document:
             if request.get("refresh"):
                 self._refresh(document.component)
             if request.get("script"):
                 self._run_script(document.component, request["script"])
             self._store(document, request)
-        finally:
-            self._close(document.component)
         return True
 
     def get_metadata(self, request):
-        document = self._load(request)
-        try:
+        with self._loaded(request) as document:
             metadata = self._read_properties(document.component)
             metadata["FilterName"] = document.filter_name
             metadata["DocumentService"] = document.service
             if request.get("output"):
                 self._store(document, request)
-        finally:
-            self._close(document.component)
         return metadata
 
     def set_metadata(self, request):
-        document = self._load(request)
-        try:
+        with self._loaded(request) as document:
             self._write_properties(document.component, request["metadata"])
             # Written back in the format it came in.
-            request = dict(request, targets={document.service: {
-                "filter": document.filter_name}})
-            self._store(document, request)
-        finally:
-            self._close(document.component)
+            self._store(document, dict(request, targets={document.service: {
+                "filter": document.filter_name}}))
         return True
 
     # -- helpers ------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _loaded(self, request):
+        """The request's input, loaded, closed whatever happens: a document
+        left open holds its memory and its lock file until soffice exits."""
+        document = self._load(request)
+        try:
+            yield document
+        finally:
+            self._close(document.component)
 
     def _load(self, request):
         load_options = {"Hidden": True,
