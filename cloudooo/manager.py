@@ -9,8 +9,9 @@ import base64
 import binascii
 import functools
 import logging
-import re
 from typing import Dict, List, Optional, Union
+
+import pybase64
 
 from cloudooo.arguments import check_public_methods, checked
 from cloudooo.errors import CloudoooError, InvalidRequest, UnsupportedFormat
@@ -26,7 +27,8 @@ logger = logging.getLogger(__name__)
 # Formats where an empty file is a real, empty document.
 EMPTY_ALLOWED_FORMATS = ("csv", "tsv", "txt")
 GRANULATED_FORMAT = "odt"
-WHITESPACE = re.compile(rb"\s+")
+# What a bytes regex's \s matches: the blanks a document's base64 may hold.
+ASCII_WHITESPACE = b" \t\n\r\x0b\x0c"
 
 # Argument types of the published methods (see cloudooo.arguments).
 Base64 = str
@@ -51,18 +53,29 @@ def decode_document(data, what="file"):
     if not isinstance(data, str):
         raise InvalidRequest("%s must be a base64-encoded string" % what)
     try:
-        return base64.b64decode(WHITESPACE.sub(b"", data.encode("ascii")),
-                                validate=True)
-    except (binascii.Error, UnicodeEncodeError, ValueError):
+        text = data.encode("ascii").translate(None, ASCII_WHITESPACE)
+    except UnicodeEncodeError:
+        raise InvalidRequest("%s is not valid base64" % what)
+    try:
+        # SIMD: ~20x less CPU than the standard library on a small document
+        return pybase64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        pass
+    try:
+        # What pybase64 refuses but the standard library takes (padding
+        # after the last group) is taken, as it always was.
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
         raise InvalidRequest("%s is not valid base64" % what)
 
 
 def encode_document(data):
-    """Bytes -> base64 text; a spooled result is encoded while sent."""
+    """Bytes -> base64 text (lines of 76, as base64.encodebytes); a
+    spooled result is encoded while sent."""
     note_bytes("output_bytes", len(data))
     if isinstance(data, SpooledDocument):
         return Base64Document(data)
-    return base64.encodebytes(data).decode("ascii")
+    return pybase64.encodebytes(data).decode("ascii")
 
 
 def for_handler(handler, data):

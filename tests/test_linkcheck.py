@@ -1,6 +1,7 @@
 """What counts as an unsafe link, without LibreOffice."""
 
 import gzip
+import io
 import threading
 
 import psutil
@@ -449,3 +450,51 @@ def test_big_markup_is_checked_in_flat_memory(tmp_path):
         "empty"])
 def test_odd_inputs_are_no_internal_error(tmp_path, data):
     check_file(tmp_path, data)
+
+
+# Parts read whole (small package members) and parts streamed must be
+# checked alike: same refusals, same first link named.
+WHOLE_AND_STREAMED_CASES = [
+    # processing instructions before and after the root
+    b'<?xml-stylesheet href="http://h/before.css"?><r/>',
+    b'<r/><?xml-stylesheet href="http://h/after.css"?>',
+    # children end before their parent: the child's link is named first
+    ('<office:document %s><draw:image xlink:href="http://h/parent.png">'
+     '<draw:image xlink:href="http://h/child.png"/></draw:image>'
+     '</office:document>' % ODF).encode(),
+    # a field split over runs, a boundary nested in its instruction
+    ('<w:document %s><w:r><w:instrText>INCLUDEPICTURE <w:fldChar/>'
+     '</w:instrText></w:r><w:r><w:instrText>"http://h/f.png"</w:instrText>'
+     '</w:r></w:document>' % OOXML).encode(),
+    # an undeclared prefix, and markup broken halfway
+    b'<r><x:image x:href="http://h/undeclared.png"/></r>',
+    b'<r><image href="http://h/first.png"/><<<</r><image src="http://h/x"/>',
+    b'<?xml version="1.0" encoding="UTF-8"?>',
+    b'<r style="background: url(http://h/s.png)"/>',
+    b'<r xmlns:w="urn:w"><w:style>@import "http://h/i.css";</w:style></r>',
+]
+
+
+def streamed_and_whole_outcomes(data):
+    outcomes = []
+    for check in (lambda: linkcheck.scan_xml(io.BytesIO(data), "part"),
+                  lambda: linkcheck.scan_xml_bytes(data, "part")):
+        try:
+            check()
+            outcomes.append("passed")
+        except UnsafeDocument as refusal:
+            outcomes.append(str(refusal))
+    return outcomes
+
+
+@pytest.mark.parametrize("data", WHOLE_AND_STREAMED_CASES)
+def test_parts_read_whole_are_checked_as_streamed(data):
+    streamed, whole = streamed_and_whole_outcomes(data)
+    assert whole == streamed
+
+
+def test_parts_read_whole_refuse_what_streaming_refuses():
+    refused_cases = [data for data in WHOLE_AND_STREAMED_CASES
+                     if streamed_and_whole_outcomes(data)[0] != "passed"]
+    # the cases above do test refusals, not only passes
+    assert len(refused_cases) >= 8

@@ -9,6 +9,7 @@ document argument arrives as a SpooledDocument holding what
 import base64
 import io
 import os
+import re
 import xmlrpc.client
 
 import pytest
@@ -426,3 +427,23 @@ def test_streamed_answer_is_in_flight_until_closed(tmp_path):
     response.close()
     assert app.in_flight == 0
     assert os.listdir(tmp_path) == []
+
+
+@settings(max_examples=1500, deadline=None)
+@given(text=BASE64_TEXT)
+def test_manager_decodes_as_the_standard_library(text):
+    """decode_document (pybase64, blanks deleted) accepts, refuses and
+    decodes what base64.b64decode(validate=True) does after the blanks a
+    bytes regex's \\s matches are removed (what it was before pybase64)."""
+    try:
+        expected = base64.b64decode(re.sub(rb"\s+", b"", text.encode(
+            "ascii")), validate=True)
+    except (ValueError, UnicodeEncodeError):  # binascii.Error included
+        expected = "invalid"
+    assert expected_document(text) == expected
+
+
+@pytest.mark.parametrize("size", [0, 1, 56, 57, 58, 4000])
+def test_manager_encodes_as_the_standard_library(size):
+    data = os.urandom(size)
+    assert encode_document(data) == base64.encodebytes(data).decode()
