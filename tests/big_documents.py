@@ -13,7 +13,7 @@ import zlib
 
 import psutil
 
-from tests.documents import NAMESPACES, ODT_MIMETYPE, escape
+from tests.documents import NAMESPACES, ODT_MIMETYPE, escape, odt_manifest
 
 PNG_WIDTH = 1024
 PARAGRAPH = ("Streaming keeps the server's memory flat whatever the size of "
@@ -54,18 +54,8 @@ def big_odt(path, size, pictures=12, paragraphs_per_picture=20, seed=13):
                '<office:document-content %s><office:body><office:text>%s'
                '</office:text></office:body></office:document-content>'
                % (NAMESPACES, "".join(body)))
-    entries = "".join(
-        '<manifest:file-entry manifest:full-path="Pictures/photo%d.png" '
-        'manifest:media-type="image/png"/>' % index
-        for index in range(pictures))
-    manifest = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument'
-        ':xmlns:manifest:1.0" manifest:version="1.3">'
-        '<manifest:file-entry manifest:full-path="/" manifest:media-type="%s"'
-        '/><manifest:file-entry manifest:full-path="content.xml" '
-        'manifest:media-type="text/xml"/>%s</manifest:manifest>'
-        % (ODT_MIMETYPE, entries))
+    manifest = odt_manifest(["content.xml"], ["photo%d.png" % index
+                                              for index in range(pictures)])
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("mimetype", ODT_MIMETYPE,
                          compress_type=zipfile.ZIP_STORED)

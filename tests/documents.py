@@ -93,6 +93,23 @@ def png(width=4, height=4, rgb=(200, 30, 30)):
     return odt_fixtures.png(rgb, width, height)
 
 
+def odt_manifest(xml_members, picture_names):
+    """An ODT's META-INF/manifest.xml listing ``xml_members`` and the PNG
+    pictures ``picture_names`` under Pictures/."""
+    entries = "".join(
+        '<manifest:file-entry manifest:full-path="%s" '
+        'manifest:media-type="text/xml"/>' % name for name in xml_members)
+    entries += "".join(
+        '<manifest:file-entry manifest:full-path="Pictures/%s" '
+        'manifest:media-type="image/png"/>' % name for name in picture_names)
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:'
+            'opendocument:xmlns:manifest:1.0" manifest:version="1.3">'
+            '<manifest:file-entry manifest:full-path="/" '
+            'manifest:media-type="%s"/>%s</manifest:manifest>'
+            % (ODT_MIMETYPE, entries))
+
+
 def odt_package(content_body, pictures=None, title=""):
     """A zipped ODT with ``pictures`` ({name: bytes}) under Pictures/."""
     pictures = pictures or {}
@@ -104,18 +121,7 @@ def odt_package(content_body, pictures=None, title=""):
             '<office:document-meta %s>%s'
             '</office:document-meta>' % (NAMESPACES,
                                          _meta(title, "", (), None)))
-    entries = "".join(
-        '<manifest:file-entry manifest:full-path="Pictures/%s" '
-        'manifest:media-type="image/png"/>' % name for name in pictures)
-    manifest = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument'
-        ':xmlns:manifest:1.0" manifest:version="1.3">'
-        '<manifest:file-entry manifest:full-path="/" manifest:media-type="%s"'
-        '/><manifest:file-entry manifest:full-path="content.xml" '
-        'manifest:media-type="text/xml"/><manifest:file-entry '
-        'manifest:full-path="meta.xml" manifest:media-type="text/xml"/>%s'
-        '</manifest:manifest>' % (ODT_MIMETYPE, entries))
+    manifest = odt_manifest(["content.xml", "meta.xml"], pictures)
     files = {"META-INF/manifest.xml": manifest, "content.xml": content,
              "meta.xml": meta}
     files.update(("Pictures/" + name, data) for name, data in pictures.items())
