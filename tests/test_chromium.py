@@ -5,8 +5,10 @@ the pages that still go there, poppler and pypdf to read the PDFs."""
 import io
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -470,7 +472,14 @@ def test_parallel_requests_each_get_their_own_page(chromium_server):
     assert list(chromium_server.tmp_path.iterdir()) == []
 
 
+def playwright_artifact_folders():
+    """Playwright's per-launch folders in the temp dir (it removes its own
+    on a clean stop; a killed server cannot)."""
+    return set(Path(tempfile.gettempdir()).glob("playwright-artifacts-*"))
+
+
 def test_the_browser_dies_with_a_killed_server(make_server):
+    artifacts_before = playwright_artifact_folders()
     server = make_server()
     to_pdf(server.proxy(), pages.scripted_page(), {"page_size": "A4"})
     [browser] = browser_processes(server)
@@ -487,6 +496,8 @@ def test_the_browser_dies_with_a_killed_server(make_server):
                 process.kill()
             except psutil.NoSuchProcess:
                 pass
+        for folder in playwright_artifact_folders() - artifacts_before:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_an_orphan_browser_on_our_profiles_is_stopped_at_start(make_server,
@@ -497,11 +508,15 @@ def test_an_orphan_browser_on_our_profiles_is_stopped_at_start(make_server,
     profile = working_path / "chromium" / "chromium-profile-old"
     profile.mkdir(parents=True)
     from cloudooo.handler.chromium.browser import chromium_argv
+    # Its own temp dir, removed at the end: a browser started by hand puts
+    # its singleton socket folder there, and this one is killed, not
+    # stopped.  A short path: a Unix socket's must fit in 108 bytes.
+    orphan_tmp = tempfile.mkdtemp(prefix="cloudooo-orphan-")
     orphan = subprocess.Popen(
         chromium_argv("/usr/bin/chromium", str(profile),
                       ["--remote-debugging-port=0", "about:blank"]),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True)
+        env=dict(os.environ, TMPDIR=orphan_tmp), start_new_session=True)
     try:
         wait_for(lambda: (profile / "DevToolsActivePort").exists(),
                  "the orphan browser started")
@@ -515,6 +530,7 @@ def test_an_orphan_browser_on_our_profiles_is_stopped_at_start(make_server,
         if orphan.poll() is None:
             os.killpg(orphan.pid, signal.SIGKILL)
             orphan.wait()
+        shutil.rmtree(orphan_tmp, ignore_errors=True)
 
 
 def test_a_browser_that_cannot_start_is_fault_4_and_the_server_stays(
