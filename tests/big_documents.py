@@ -79,7 +79,9 @@ class PeakRss:
 
     def __init__(self, pid):
         self.process = psutil.Process(pid)
-        self.peak = self.process.memory_info().rss
+        # RSS before the block, for the growth over it.
+        self.idle = self.process.memory_info().rss
+        self.peak = self.idle
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True,
                                         name="peak-rss")

@@ -11,18 +11,17 @@ must hold by itself for the formats it parses.
 import gzip
 import io
 import os
-import threading
 import urllib.request
 import uuid
 import xmlrpc.client
 import zipfile
 from xml.sax.saxutils import quoteattr
 
-import psutil
 import pytest
 
 from cloudooo.settings import SETTINGS_BY_NAME
 from tests import documents, odt_fixtures
+from tests.big_documents import PeakRss
 from tests.server import ServerProcess, b64, unb64
 
 PDF_MAGIC = b"%PDF-"
@@ -382,33 +381,10 @@ def html_zip_bomb():
     return zip_bomb({"index.html": html_page()}, "padding.txt")
 
 
-class RssWatch:
-    """Samples a process's RSS in a thread while a request runs."""
-
-    def __init__(self, pid):
-        self.process = psutil.Process(pid)
-        self.idle = self.process.memory_info().rss
-        self.peak = self.idle
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self):
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, self.process.memory_info().rss)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self._stop.set()
-        self._thread.join(5)
-
-
 def test_odt_bomb_is_refused_at_once(server, odt_bomb):
     assert len(odt_bomb) < 16 * 1024 * 1024
     proxy = server.proxy()
-    with RssWatch(server.pid) as watch:
+    with PeakRss(server.pid) as watch:
         for call in (lambda: convert(proxy, odt_bomb, "odt", "pdf"),
                      lambda: proxy.getParagraphItemList(b64(odt_bomb), "odt"),
                      lambda: proxy.getFileMetadataItemList(b64(odt_bomb),
@@ -421,7 +397,7 @@ def test_odt_bomb_is_refused_at_once(server, odt_bomb):
 
 def test_zipped_html_bomb_is_refused_at_once(server, html_zip_bomb):
     proxy = server.proxy()
-    with RssWatch(server.pid) as watch:
+    with PeakRss(server.pid) as watch:
         assert_fault(lambda: convert(proxy, html_zip_bomb, "zip", "pdf"), 2,
                      "document expands beyond")
     assert watch.peak - watch.idle < BOMB_RSS_ALLOWANCE
