@@ -444,7 +444,7 @@ def bombs():
 
 def test_gigabyte_bomb_gets_fault_2_at_once_with_bounded_memory(server,
                                                                 bombs):
-    from tests.test_security_linkcheck import RssWatch
+    from tests.big_documents import PeakRss
     offices = server.office_pids()
     # The bound only keeps a regression from hanging the suite: a bomb that
     # reached LibreOffice would take minutes.
@@ -458,7 +458,7 @@ def test_gigabyte_bomb_gets_fault_2_at_once_with_bounded_memory(server,
     for call in calls:
         # Each bomb against the RSS just before it: what it costs, not what
         # the allocator kept of the earlier ones.
-        with RssWatch(server.pid) as watch:
+        with PeakRss(server.pid) as watch:
             fault = fault_of(call)
         assert fault.faultCode == 2, fault.faultString
         assert "document expands beyond" in fault.faultString
