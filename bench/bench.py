@@ -37,6 +37,7 @@ also on errors and Ctrl-C.
 """
 
 import argparse
+import glob
 import http.client
 import json
 import os
@@ -491,6 +492,45 @@ class CpuAccount:
                    for category in self.CATEGORIES if category != "other")
 
 
+def soffice_schedstat(pids):
+    """(seconds on a CPU, seconds runnable but waiting for one), summed
+    over every thread of the processes ``pids``, from the scheduler's own
+    counters (/proc/PID/task/TID/schedstat, Linux)."""
+    running = waiting = 0
+    for pid in pids:
+        for path in glob.glob("/proc/%d/task/*/schedstat" % pid):
+            try:
+                with open(path) as stats:
+                    on_cpu, runnable, _slices = stats.read().split()
+            except (OSError, ValueError):
+                continue  # a thread that ended meanwhile
+            running += int(on_cpu)
+            waiting += int(runnable)
+    return running / 1e9, waiting / 1e9
+
+
+class SchedAccount:
+    """What the soffice.bin processes of one throughput side did per
+    conversion: time on a CPU, and time runnable but waiting for a CPU.
+    The same on-CPU time on two sides means LibreOffice did the same work;
+    a longer wait is the cores' contention (the other soffice, the server,
+    the workers, the clients) that the side's wall clock pays."""
+
+    def __init__(self):
+        self.on_cpu = self.waiting = 0.0
+        self.jobs = 0
+
+    def add(self, before, after, jobs):
+        """Readings of soffice_schedstat around a run of ``jobs``."""
+        self.on_cpu += after[0] - before[0]
+        self.waiting += after[1] - before[1]
+        self.jobs += jobs
+
+    def per_job_ms(self):
+        jobs = max(1, self.jobs)
+        return 1000.0 * self.on_cpu / jobs, 1000.0 * self.waiting / jobs
+
+
 class RssSampler:
     """Peak RSS of process trees, per phase, sampled in a thread.
 
@@ -916,26 +956,37 @@ def measure_throughput(servers, bares, generated, runs, jobs_per_run):
     rates = {name: [] for name in THROUGHPUT_SIDES}
     accounts = {name: CpuAccount() for name in THROUGHPUT_SIDES
                 if name.startswith("pool")}
+    scheduling = {name: SchedAccount() for name in THROUGHPUT_SIDES}
+    office_pids = {name: server.office_pids()
+                   for name, server in servers.items()}
     sides = THROUGHPUT_SIDES
     for run in range(runs):
         shift = run % len(sides)
         for name in sides[shift:] + sides[:shift]:
             log("throughput run %d/%d, %s", run + 1, runs, name)
-            if name == "bare1":
+            if name.startswith("bare"):
                 single = "a" if run % 2 == 0 else "b"
-                rate = bare_run([(bares[single], bare_all[single])])
-            elif name == "bare2":
-                rate = bare_run(pair)
+                parts = pair if name == "bare2" else [
+                    (bares[single], bare_all[single])]
+                pids = [client.soffice_pid for client, _jobs in parts]
+                before = soffice_schedstat(pids)
+                rate = bare_run(parts)
             elif name.endswith(XMLRPC_CLIENT_SUFFIX):
-                server = servers[name[:-len(XMLRPC_CLIENT_SUFFIX)]]
-                rate = throughput_run(server, jobs, CLIENT_THREADS,
+                pool = name[:-len(XMLRPC_CLIENT_SUFFIX)]
+                pids = office_pids[pool]
+                before = soffice_schedstat(pids)
+                rate = throughput_run(servers[pool], jobs, CLIENT_THREADS,
                                       accounts[name])
             else:
+                pids = office_pids[name]
+                before = soffice_schedstat(pids)
                 rate = throughput_run(servers[name], premarshalled_jobs,
                                       CLIENT_THREADS, accounts[name],
                                       premarshalled=True)
+            scheduling[name].add(before, soffice_schedstat(pids),
+                                 jobs_per_run)
             rates[name].append(rate)
-    return rates, accounts
+    return rates, accounts, scheduling
 
 
 def measure_sandbox_cost(sandboxed, unsandboxed, generated, rounds):
@@ -992,8 +1043,8 @@ def report_sandbox_cost(costs, rounds):
 
 # -- report -----------------------------------------------------------------
 
-def report(info, rows, rates, accounts, sampler, elapsed, corpus_note,
-           jobs_per_run):
+def report(info, rows, rates, accounts, scheduling, sampler, elapsed,
+           corpus_note, jobs_per_run):
     lines = []
     add = lines.append
     add("")
@@ -1066,6 +1117,15 @@ def report(info, rows, rates, accounts, sampler, elapsed, corpus_note,
             account.per_job_ms("soffice.bin"), account.ours_per_job_ms(),
             account.per_job_ms("other"),
             account.busy_seconds / max(account.wall_seconds, 1e-9)))
+    add("")
+    add("soffice.bin per conversion during the throughput runs, ms (all its "
+        "threads, from /proc/PID/task/*/schedstat): on a CPU = LibreOffice's "
+        "work; waiting = runnable while no CPU was free")
+    header = "%-12s %9s %9s" % ("", "on a CPU", "waiting")
+    add(header)
+    add("-" * len(header))
+    for name, account in scheduling.items():
+        add("%-12s %9.1f %9.1f" % ((name,) + account.per_job_ms()))
     pool2_cpu = accounts["pool2"].ours_per_job_ms() + \
         accounts["pool2"].per_job_ms("other")
     add("  CPU-bound ceiling on %d cores: %d x 1000 / %.1f ms = %.1f "
@@ -1196,9 +1256,9 @@ def main():
                         OneShot(root / "oneshot"), arguments.rounds,
                         arguments.oneshot_runs)
         sampler.phase = "throughput"
-        rates, accounts = measure_throughput(servers, bares, generated,
-                                             arguments.throughput_runs,
-                                             arguments.throughput_jobs)
+        rates, accounts, scheduling = measure_throughput(
+            servers, bares, generated, arguments.throughput_runs,
+            arguments.throughput_jobs)
         sampler.phase = "sandbox"
         costs = measure_sandbox_cost(servers["pool1"], unsandboxed,
                                      generated, arguments.sandbox_rounds)
@@ -1207,8 +1267,8 @@ def main():
                           arguments.big_rounds)
         sampler.phase = "end"
         elapsed = time.monotonic() - STARTED
-        report(info, rows, rates, accounts, sampler, elapsed, corpus_note,
-               arguments.throughput_jobs)
+        report(info, rows, rates, accounts, scheduling, sampler, elapsed,
+               corpus_note, arguments.throughput_jobs)
         report_sandbox_cost(costs, arguments.sandbox_rounds)
         report_big(big)
         log("html -> pdf through Chromium against one-shot chromium")
