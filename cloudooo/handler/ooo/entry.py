@@ -7,6 +7,7 @@ a planned recycle keeps the profile, a crash wipes it, a stall kills first.
 """
 
 import contextlib
+import errno
 import glob
 import logging
 import os
@@ -211,16 +212,14 @@ class OfficeEntry:
             yield request
             return
         hosted = os.path.join(self.requests_path, os.path.basename(workdir))
-        # A rename (both live under working_path); a copy only if an
-        # operator mounted tmp/ elsewhere.
-        shutil.move(workdir, hosted)
+        _move_folder(workdir, hosted)
         try:
             yield {key: hosted + value[len(workdir):]
                    if isinstance(value, str) and (
                        value == workdir or value.startswith(workdir + os.sep))
                    else value for key, value in request.items()}
         finally:
-            shutil.move(hosted, workdir)
+            _move_folder(hosted, workdir)
 
     def is_healthy(self):
         return (self.state == READY and self.office.is_running()
@@ -323,6 +322,18 @@ class OfficeEntry:
                 used = watch.sample()
                 if used is not None:
                     raise _TaskStalled(used)
+
+
+def _move_folder(source, destination):
+    """A rename: both live under working_path, and this is on the way of
+    every task (shutil.move first stats both sides).  A copy only if an
+    operator mounted tmp/ on another filesystem."""
+    try:
+        os.rename(source, destination)
+    except OSError as error:
+        if error.errno != errno.EXDEV:
+            raise
+        shutil.move(source, destination)
 
 
 def remove_lock_files(input_path):

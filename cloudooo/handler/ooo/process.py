@@ -132,6 +132,7 @@ class OfficeProcess:
         self.port = port
         self.profile_path = profile_path
         self._process = None
+        self._start_ticks = None
 
     @property
     def pid(self):
@@ -160,7 +161,11 @@ class OfficeProcess:
         for process in descendants:
             try:
                 if process.name() == "soffice.bin":
+                    stat = _proc_stat(process.pid)
+                    if stat is None:
+                        continue
                     self._process = process
+                    self._start_ticks = stat[1]
                     return process.pid
             except psutil.Error:
                 continue
@@ -168,12 +173,14 @@ class OfficeProcess:
                          "under it")
 
     def is_running(self):
-        try:
-            return self._process is not None and \
-                self._process.is_running() and \
-                self._process.status() != psutil.STATUS_ZOMBIE
-        except psutil.Error:
+        """soffice.bin alive, not a zombie, and still the process attached
+        (same start time: a PID can be reused).  Asked before every task,
+        so one read of /proc/PID/stat rather than psutil's three."""
+        if self._process is None:
             return False
+        stat = _proc_stat(self._process.pid)
+        return stat is not None and stat[0] != b"Z" and \
+            stat[1] == self._start_ticks
 
     def stop(self, grace=STOP_GRACE_SECONDS):
         """After the worker asked soffice to quit: wait ``grace`` seconds
@@ -221,6 +228,19 @@ class OfficeProcess:
 
     def wipe_profile(self):
         shutil.rmtree(self.profile_path, ignore_errors=True)
+
+
+def _proc_stat(pid):
+    """(state, start time in clock ticks) of process ``pid`` from
+    /proc/PID/stat (fields 3 and 22 of proc(5)), or None when it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb", buffering=0) as stat:
+            data = stat.read()
+    except OSError:
+        return None
+    # The command name (in parentheses) may hold spaces and parentheses.
+    fields = data[data.rfind(b")") + 2:].split()
+    return fields[0], fields[19]
 
 
 class UnoWorkerProcess(ChildProcess):
