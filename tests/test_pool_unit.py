@@ -181,6 +181,35 @@ def test_requests_are_served_in_arrival_order(pools):
     assert served == [0, 1, 2, 3]
 
 
+def test_a_retry_is_served_before_the_first_tries_waiting(pools):
+    """A request whose instance crashed under it (run() retries it) waits
+    ahead of the requests that have not had their turn yet, behind the
+    retries queued before it."""
+    pool = pools(1)
+    held = pool.acquire()
+    served = []
+
+    def request(name, retry):
+        entry = pool.acquire(retry=retry)
+        served.append(name)
+        pool.release(entry)
+
+    threads = []
+    for number, (name, retry) in enumerate((
+            ("first", False), ("second", False), ("retry 1", True),
+            ("third", False), ("retry 2", True))):
+        thread = threading.Thread(target=request, args=(name, retry))
+        thread.start()
+        threads.append(thread)
+        wait_until(lambda: pool.snapshot()["queue_length"] == number + 1,
+                   WAIT_SECONDS, interval=0.001, what="queued")
+    pool.release(held)
+    for thread in threads:
+        thread.join(WAIT_SECONDS)
+    assert served == ["retry 1", "retry 2", "first", "second", "third"]
+    assert pool._retries_waiting == 0
+
+
 def test_queue_timeout_is_server_busy(pools):
     pool = pools(1)
     held = pool.acquire()

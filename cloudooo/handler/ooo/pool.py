@@ -155,6 +155,8 @@ class OfficePool:
         self._condition = threading.Condition()
         self._idle = []
         self._waiting = deque()
+        # How many of the waiting tickets, at its front, are retries.
+        self._retries_waiting = 0
         self._tickets = itertools.count()
         self._busy_count = 0
         # Entries held by requests, so that a stop can interrupt them.
@@ -294,15 +296,17 @@ class OfficePool:
 
     # -- hand-out -----------------------------------------------------------
 
-    def acquire(self, timeout=None):
+    def acquire(self, timeout=None, retry=False):
         """The next running instance, first come first served.  One that
         cannot be started goes to maintenance and the request waits for
         another, within the same queue_timeout (ServerBusy after it, as
-        when every instance is busy)."""
+        when every instance is busy).  A ``retry`` (a request whose
+        instance crashed under it) waits ahead of the first tries: it has
+        had its turn once already."""
         timeout = self.settings.queue_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         while True:
-            entry = self._acquire_idle(deadline, timeout)
+            entry = self._acquire_idle(deadline, timeout, retry)
             try:
                 self._ensure_running(entry)
             except Exception as error:
@@ -316,11 +320,16 @@ class OfficePool:
                 raise
             return entry
 
-    def _acquire_idle(self, deadline, timeout):
+    def _acquire_idle(self, deadline, timeout, retry=False):
         """The first idle entry, once this request's turn has come."""
         with self._condition:
             ticket = next(self._tickets)
-            self._waiting.append(ticket)
+            if retry:
+                # Behind the retries already waiting (all at the front).
+                self._waiting.insert(self._retries_waiting, ticket)
+                self._retries_waiting += 1
+            else:
+                self._waiting.append(ticket)
             queue_logger.debug("queued: %d waiting, %d idle",
                                len(self._waiting), len(self._idle))
             try:
@@ -340,6 +349,8 @@ class OfficePool:
                     self._condition.wait(remaining)
             finally:
                 self._waiting.remove(ticket)
+                if retry:
+                    self._retries_waiting -= 1
                 self._condition.notify_all()
         return entry
 
@@ -517,7 +528,7 @@ class OfficePool:
         errors = []
         for attempt in (1, 2):
             queued_at = time.monotonic()
-            entry = self.acquire()
+            entry = self.acquire(retry=attempt > 1)
             note(office=entry.name, queue_wait=time.monotonic() - queued_at)
             try:
                 with entry.hosting(workdir, request) as hosted_request:
