@@ -94,9 +94,11 @@ class FloorOffice:
                 % self.port]
 
     def _spawn(self):
+        # Its temporary files (lu*.tmp) in our folder, removed with it.
         self.popen = subprocess.Popen(
             self.argv(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True)
+            stderr=subprocess.DEVNULL, start_new_session=True,
+            env=dict(os.environ, TMPDIR=self.tempdir))
 
     def start(self):
         """Start soffice (again after its profile-creating exit 81) and
@@ -155,8 +157,20 @@ class FloorOffice:
         return (time.perf_counter() - started) * 1000.0
 
     def stop(self):
-        """Stop our soffice by PID (TERM, then KILL), wipe its profile."""
+        """Ask our soffice to quit through UNO, as cloudooo's worker does
+        (then it removes its OSL_PIPE socket in /tmp, which a signal leaves
+        behind); TERM, then KILL, by PID if it does not; wipe its
+        profile."""
         popen, self.popen = self.popen, None
+        if popen is not None and popen.poll() is None and self.desktop:
+            try:
+                self.desktop.terminate()
+            except Exception:
+                pass  # the bridge dropped as soffice quit, or was gone
+            try:
+                popen.wait(STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                pass
         if popen is not None and popen.poll() is None:
             for signum in (signal.SIGTERM, signal.SIGKILL):
                 try:
