@@ -157,36 +157,10 @@ def settled(pool):
     return [entry for entry in pool.entries if entry in pool._idle]
 
 
-def test_requests_are_served_in_arrival_order(pools):
-    pool = pools(1)
-    held = pool.acquire()
-    served = []
-
-    def request(number):
-        entry = pool.acquire()
-        served.append(number)
-        pool.release(entry)
-
-    threads = []
-    for number in range(4):
-        thread = threading.Thread(target=request, args=(number,))
-        thread.start()
-        threads.append(thread)
-        # The next one arrives once this one waits in the queue.
-        wait_until(lambda: pool.snapshot()["queue_length"] == number + 1,
-                   WAIT_SECONDS, interval=0.001, what="queued")
-    pool.release(held)
-    for thread in threads:
-        thread.join(WAIT_SECONDS)
-    assert served == [0, 1, 2, 3]
-
-
-def test_a_retry_is_served_before_the_first_tries_waiting(pools):
-    """A request whose instance crashed under it (run() retries it) waits
-    ahead of the requests that have not had their turn yet, behind the
-    retries queued before it."""
-    pool = pools(1)
-    held = pool.acquire()
+def served_order(pool, held, requests):
+    """Queue ``requests`` [(name, retry)] one after the other behind the
+    entry ``held``, then give it back: the names in the order the pool
+    served them."""
     served = []
 
     def request(name, retry):
@@ -195,18 +169,34 @@ def test_a_retry_is_served_before_the_first_tries_waiting(pools):
         pool.release(entry)
 
     threads = []
-    for number, (name, retry) in enumerate((
-            ("first", False), ("second", False), ("retry 1", True),
-            ("third", False), ("retry 2", True))):
+    for number, (name, retry) in enumerate(requests):
         thread = threading.Thread(target=request, args=(name, retry))
         thread.start()
         threads.append(thread)
+        # The next one arrives once this one waits in the queue.
         wait_until(lambda: pool.snapshot()["queue_length"] == number + 1,
                    WAIT_SECONDS, interval=0.001, what="queued")
     pool.release(held)
     for thread in threads:
         thread.join(WAIT_SECONDS)
-    assert served == ["retry 1", "retry 2", "first", "second", "third"]
+    return served
+
+
+def test_requests_are_served_in_arrival_order(pools):
+    pool = pools(1)
+    requests = [(number, False) for number in range(4)]
+    assert served_order(pool, pool.acquire(), requests) == [0, 1, 2, 3]
+
+
+def test_a_retry_is_served_before_the_first_tries_waiting(pools):
+    """A request whose instance crashed under it (run() retries it) waits
+    ahead of the requests that have not had their turn yet, behind the
+    retries queued before it."""
+    pool = pools(1)
+    requests = [("first", False), ("second", False), ("retry 1", True),
+                ("third", False), ("retry 2", True)]
+    assert served_order(pool, pool.acquire(), requests) == [
+        "retry 1", "retry 2", "first", "second", "third"]
     assert pool._retries_waiting == 0
 
 
