@@ -223,6 +223,9 @@ SETTINGS_TABLE = (
      "killed (Fault 8)"),
     ("chromium_start_timeout", positive_float, 30.0,
      "seconds Chromium may take to start and accept DevTools connections"),
+    ("chromium_limit_number_request", non_negative_int, 100,
+     "conversions after which the browser is restarted, at the first "
+     "request that finds it running none (0 = never)"),
     # Big documents streamed (cloudooo.xmlrpc_stream, cloudooo.spool).
     ("stream_threshold_size", non_negative_int, 1024 * 1024,
      "bytes of request body, of a document's base64 text or of a result "

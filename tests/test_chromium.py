@@ -360,6 +360,25 @@ def test_chromium_timeout_kills_the_browser_with_fault_8(make_server):
     assert list(server.tmp_path.iterdir()) == []
 
 
+def test_the_browser_is_restarted_after_its_conversion_limit(make_server):
+    server = make_server(chromium_limit_number_request=2)
+    proxy = server.proxy()
+    browsers = []
+    for _ in range(3):
+        to_pdf(proxy, pages.scripted_page(), {"page_size": "A4"})
+        [browser] = browser_processes(server)
+        browsers.append(browser.pid)
+    # Two conversions on the first browser, the third on a new one; the
+    # first is gone with its profile.
+    assert browsers[0] == browsers[1] != browsers[2]
+    assert re.search(r"recycling browser pid \d+ after 2 conversions",
+                     server.log())
+    assert browsers[0] not in [child.pid for child in server.children()]
+    profiles = Path(server.settings["working_path"]) / "chromium"
+    assert len(list(profiles.iterdir())) == 1
+    assert list(server.tmp_path.iterdir()) == []
+
+
 def test_sighup_stops_the_browser_and_its_driver(make_server):
     server = make_server()
     to_pdf(server.proxy(), pages.scripted_page(), {"page_size": "A4"})

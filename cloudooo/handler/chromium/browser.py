@@ -120,9 +120,11 @@ def terminate_orphans(profile_root):
 class ChromiumBrowser:
 
     def __init__(self, binary, working_path, env=None, start_timeout=30.0,
-                 sandbox=None, limits=None):
+                 sandbox=None, limits=None, conversion_limit=0):
         """``sandbox``: a cloudooo.sandbox.Sandbox the browser runs in
-        (None: none), with ``limits`` (SandboxLimits)."""
+        (None: none), with ``limits`` (SandboxLimits).  After
+        ``conversion_limit`` conversions (0: never) the browser is
+        restarted, at the first request that finds none running."""
         self.binary = binary
         self.sandbox = sandbox
         self.limits = limits
@@ -139,6 +141,12 @@ class ChromiumBrowser:
         self._starting = None  # asyncio.Lock, made on the loop
         self._stopping = False  # set once: no browser starts again
         self.restarts = 0
+        self.conversion_limit = conversion_limit
+        self.recycles = 0
+        # On the loop only: conversions run by the current browser, and
+        # conversions running now.
+        self._served = 0
+        self._running = 0
 
     # -- called from request threads ----------------------------------------
 
@@ -159,8 +167,10 @@ class ChromiumBrowser:
         if self._stopping:
             raise ServerStopping()
         loop = self._ensure_loop()
-        # Starting the browser has its own limit, not the request's.
-        starting = asyncio.run_coroutine_threadsafe(self._connected(), loop)
+        # Starting the browser (or its recycle) has its own limit, not the
+        # request's.
+        starting = asyncio.run_coroutine_threadsafe(
+            self._connected(recycle_if_due=True), loop)
         try:
             starting.result(self.start_timeout + STOP_SECONDS)
         except concurrent.futures.TimeoutError:
@@ -261,6 +271,13 @@ class ChromiumBrowser:
             return self._loop
 
     async def _run_supervised(self, job):
+        self._running += 1
+        try:
+            return await self._run_twice(job)
+        finally:
+            self._running -= 1
+
+    async def _run_twice(self, job):
         for attempt in (1, 2):
             browser = await self._connected()
             try:
@@ -282,6 +299,9 @@ class ChromiumBrowser:
                 if attempt == 2:
                     raise ConversionError("Chromium crashed twice on this "
                                           "page")
+            finally:
+                if browser is self._browser:
+                    self._served += 1
 
     async def _died(self, browser):
         deadline = time.monotonic() + CRASH_SETTLE_SECONDS
@@ -295,16 +315,24 @@ class ChromiumBrowser:
         return browser is self._browser and browser.is_connected() and \
             is_alive(self._process)
 
-    async def _connected(self):
-        """The running browser, started (again) if needed."""
+    async def _connected(self, recycle_if_due=False):
+        """The running browser, started (again) if needed; with
+        ``recycle_if_due``, a new one if the current one has served its
+        ``conversion_limit`` and runs no conversion."""
         if self._starting is None:
             self._starting = asyncio.Lock()
         async with self._starting:
             if self._stopping:
                 raise ServerStopping()
             if self._browser is not None and self._healthy(self._browser):
-                return self._browser
-            if self._browser is not None or self._process is not None:
+                if not (recycle_if_due and self._recycle_due()):
+                    return self._browser
+                logger.info("chromium: recycling browser pid %d after %d "
+                            "conversions (chromium_limit_number_request)",
+                            self._process.pid, self._served)
+                self.recycles += 1
+                await self._close_browser()
+            elif self._browser is not None or self._process is not None:
                 logger.warning("chromium: browser pid %s is gone: "
                                "restarting", self._process and
                                self._process.pid)
@@ -325,7 +353,13 @@ class ChromiumBrowser:
                                       % first_line(error))
             return self._browser
 
+    def _recycle_due(self):
+        # Never under a running conversion: it would die with the browser.
+        return bool(self.conversion_limit) and self._running == 0 and \
+            self._served >= self.conversion_limit
+
     async def _start_browser(self):
+        self._served = 0
         os.makedirs(self.working_path, exist_ok=True)
         # One folder per browser: its launcher and pid file outside the
         # sandbox's view, its profile (the only writable path) inside.

@@ -129,7 +129,8 @@ class ChromiumHandler(Handler):
             env=child_environment(self.settings.env),
             start_timeout=self.settings.chromium_start_timeout,
             sandbox=self.sandbox,
-            limits=limits_from_settings(self.settings, 0))
+            limits=limits_from_settings(self.settings, 0),
+            conversion_limit=self.settings.chromium_limit_number_request)
 
     def stop(self):
         if self.browser is not None:
