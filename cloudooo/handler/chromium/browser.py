@@ -140,9 +140,7 @@ class ChromiumBrowser:
         self._home = None  # launcher, pid file and profile of the browser
         self._starting = None  # asyncio.Lock, made on the loop
         self._stopping = False  # set once: no browser starts again
-        self.restarts = 0
         self.conversion_limit = conversion_limit
-        self.recycles = 0
         # On the loop only: conversions run by the current browser, and
         # conversions running now.
         self._served = 0
@@ -330,13 +328,11 @@ class ChromiumBrowser:
                 logger.info("chromium: recycling browser pid %d after %d "
                             "conversions (chromium_limit_number_request)",
                             self._process.pid, self._served)
-                self.recycles += 1
                 await self._close_browser()
             elif self._browser is not None or self._process is not None:
                 logger.warning("chromium: browser pid %s is gone: "
                                "restarting", self._process and
                                self._process.pid)
-                self.restarts += 1
                 await self._close_browser()
             if self._playwright is None:
                 from playwright.async_api import async_playwright
