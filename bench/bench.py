@@ -76,6 +76,7 @@ SOFFICE_WRAPPER = "/usr/bin/soffice"
 # Targets.
 LATENCY_TARGET = 1.3       # ours / floor, median, every row: at most
 SCALING_TARGET = 1.8       # throughput pool2 / pool1: at least
+EFFICIENCY_TARGET = 0.9    # throughput pool2 / bare2 (issue 13): at least
 
 # Repetitions, sized for about 3-5 minutes on a 2-core machine.
 WARMUP_CALLS = 2           # per row and side, before measuring
@@ -1155,6 +1156,10 @@ def report(info, rows, rates, accounts, scheduling, sampler, elapsed,
     add("  pool2/pool1 >= %.1fx: %s (%.2fx)" % (
         SCALING_TARGET, "PASS" if scaling >= SCALING_TARGET else "MISS",
         scaling))
+    add("  pool2/bare2 >= %.1fx: %s (%.2fx)" % (
+        EFFICIENCY_TARGET,
+        "PASS" if pool2 / bare2 >= EFFICIENCY_TARGET else "MISS",
+        pool2 / bare2))
     add("  LibreOffice's own scaling on this machine (bare2/bare1): %.2fx; "
         "ours pool2 reaches %.0f%% of bare2" % (bare_scaling,
                                                100.0 * pool2 / bare2))
