@@ -37,6 +37,7 @@ also on errors and Ctrl-C.
 """
 
 import argparse
+import functools
 import glob
 import http.client
 import json
@@ -970,23 +971,22 @@ def measure_throughput(servers, bares, generated, runs, jobs_per_run):
                 parts = pair if name == "bare2" else [
                     (bares[single], bare_all[single])]
                 pids = [client.soffice_pid for client, _jobs in parts]
-                before = soffice_schedstat(pids)
-                rate = bare_run(parts)
+                run_side = functools.partial(bare_run, parts)
             elif name.endswith(XMLRPC_CLIENT_SUFFIX):
                 pool = name[:-len(XMLRPC_CLIENT_SUFFIX)]
                 pids = office_pids[pool]
-                before = soffice_schedstat(pids)
-                rate = throughput_run(servers[pool], jobs, CLIENT_THREADS,
-                                      accounts[name])
+                run_side = functools.partial(
+                    throughput_run, servers[pool], jobs, CLIENT_THREADS,
+                    accounts[name])
             else:
                 pids = office_pids[name]
-                before = soffice_schedstat(pids)
-                rate = throughput_run(servers[name], premarshalled_jobs,
-                                      CLIENT_THREADS, accounts[name],
-                                      premarshalled=True)
+                run_side = functools.partial(
+                    throughput_run, servers[name], premarshalled_jobs,
+                    CLIENT_THREADS, accounts[name], premarshalled=True)
+            before = soffice_schedstat(pids)
+            rates[name].append(run_side())
             scheduling[name].add(before, soffice_schedstat(pids),
                                  jobs_per_run)
-            rates[name].append(rate)
     return rates, accounts, scheduling
 
 
